@@ -1,0 +1,420 @@
+// Package config loads the AgentOS configuration: documented defaults, then an optional
+// agentos.yaml, then AGENTOS_* environment variables (the seed README's names), then
+// command-line flags. Every setting is one field of Config with its YAML key, variable
+// name, default and documentation in struct tags; docs/configuration.md and the JSON
+// Schema of the file are generated from those tags.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Auth modes.
+const (
+	AuthModeDev = "dev"
+	AuthModeJWT = "jwt"
+)
+
+// Config is the whole configuration of the agentos binary. The tags are the contract:
+// `yaml` is the key in agentos.yaml, `env` the variable, `default` the documented default,
+// `doc` the one-line description.
+type Config struct {
+	DataDir     string `yaml:"data_dir" env:"AGENTOS_DATA_DIR" default:"./data" doc:"Directory for the embedded SQLite database, the audit file and generated secrets."`
+	DatabaseURL string `yaml:"database_url" env:"AGENTOS_DATABASE_URL" default:"" doc:"PostgreSQL URL (postgres://…); empty means the embedded SQLite database <data_dir>/agentos.db."`
+
+	OrchestratorAddr string `yaml:"orchestrator_addr" env:"AGENTOS_ORCHESTRATOR_ADDR" default:"127.0.0.1:50081" doc:"Listen address of the Agent Orchestrator."`
+	ModelPolicyAddr  string `yaml:"modelpolicy_addr" env:"AGENTOS_MODELPOLICY_ADDR" default:"127.0.0.1:50082" doc:"Listen address of Model Policy."`
+	FederationAddr   string `yaml:"federation_addr" env:"AGENTOS_FEDERATION_ADDR" default:"127.0.0.1:50083" doc:"Listen address of Federation."`
+
+	MaxBodyBytes    int64         `yaml:"max_body_bytes" env:"AGENTOS_MAX_BODY_BYTES" default:"1048576" doc:"Largest accepted request body in bytes; larger bodies get a 413 problem."`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"AGENTOS_SHUTDOWN_TIMEOUT" default:"15s" doc:"How long SIGTERM/SIGINT waits for in-flight requests to drain."`
+	LogLevel        string        `yaml:"log_level" env:"AGENTOS_LOG_LEVEL" default:"info" doc:"debug, info, warn or error."`
+	LogFormat       string        `yaml:"log_format" env:"AGENTOS_LOG_FORMAT" default:"json" doc:"json or text."`
+
+	DefaultTenant string `yaml:"default_tenant" env:"AGENTOS_DEFAULT_TENANT" default:"tnt_demo" doc:"Tenant seeded at start."`
+	AuditSink     string `yaml:"audit_sink" env:"AGENTOS_AUDIT_SINK" default:"file:<data_dir>/audit/audit.log" doc:"Where audit records are written besides the database: stdout, stderr, file:PATH or none."`
+
+	AuthMode   string `yaml:"auth_mode" env:"AGENTOS_AUTH_MODE" default:"dev" doc:"dev (tenant from X-Tenant-Id) or jwt (tenant and principal from a verified JWT)."`
+	AdminToken string `yaml:"admin_token" env:"AGENTOS_ADMIN_TOKEN" default:"" doc:"Bearer token for the tenant admin API; empty means one is generated into <data_dir>/admin-token on first start."`
+
+	JWTPublicKeyFile string        `yaml:"jwt_public_key_file" env:"AGENTOS_JWT_PUBLIC_KEY_FILE" default:"" doc:"PEM file with one or more public keys (RSA, ECDSA P-256, Ed25519) that verify JWTs."`
+	JWTJWKSURL       string        `yaml:"jwt_jwks_url" env:"AGENTOS_JWT_JWKS_URL" default:"" doc:"JWKS URL whose keys verify JWTs (refreshed every jwt_jwks_refresh and on an unknown kid)."`
+	JWTJWKSRefresh   time.Duration `yaml:"jwt_jwks_refresh" env:"AGENTOS_JWT_JWKS_REFRESH" default:"5m" doc:"How often the JWKS is refetched."`
+	JWTAlgorithms    []string      `yaml:"jwt_algorithms" env:"AGENTOS_JWT_ALGORITHMS" default:"RS256,ES256,EdDSA" doc:"Accepted JWT signing algorithms (subset of RS256, RS384, RS512, PS256, ES256, ES384, EdDSA)."`
+	JWTAudience      string        `yaml:"jwt_audience" env:"AGENTOS_JWT_AUDIENCE" default:"agentos" doc:"Required aud claim."`
+	JWTIssuer        string        `yaml:"jwt_issuer" env:"AGENTOS_JWT_ISSUER" default:"" doc:"Required iss claim (must be set in jwt mode)."`
+	JWTLeeway        time.Duration `yaml:"jwt_leeway" env:"AGENTOS_JWT_LEEWAY" default:"30s" doc:"Clock skew allowed when checking exp and nbf."`
+	JWTRolesClaim    string        `yaml:"jwt_roles_claim" env:"AGENTOS_JWT_ROLES_CLAIM" default:"roles" doc:"Claim holding the principal's roles (array of strings or space-separated string)."`
+	JWTAdminRole     string        `yaml:"jwt_admin_role" env:"AGENTOS_JWT_ADMIN_ROLE" default:"agentos:admin" doc:"Role that grants the tenant admin API in jwt mode."`
+
+	QuotaRunCreateQPS    int   `yaml:"quota_run_create_qps" env:"AGENTOS_QUOTA_RUN_CREATE_QPS" default:"10" doc:"Runs a tenant may create per second (per-tenant override through the admin API)."`
+	QuotaConcurrentRuns  int   `yaml:"quota_concurrent_runs" env:"AGENTOS_QUOTA_CONCURRENT_RUNS" default:"25" doc:"Non-terminal runs a tenant may have at once."`
+	QuotaInvokeQPS       int   `yaml:"quota_invoke_qps" env:"AGENTOS_QUOTA_INVOKE_QPS" default:"20" doc:"Model invocations a tenant may make per second."`
+	QuotaTokensPerMinute int64 `yaml:"quota_tokens_per_minute" env:"AGENTOS_QUOTA_TOKENS_PER_MINUTE" default:"100000" doc:"Model tokens a tenant may use per minute."`
+}
+
+// File is the shape of agentos.yaml: every Config key, all optional. It exists so the
+// JSON Schema of the file can be generated from Go types.
+type File = Config
+
+// Field describes one setting, for documentation and error messages.
+type Field struct {
+	YAML    string
+	Env     string
+	Default string
+	Doc     string
+	Type    string
+}
+
+// Fields lists every setting in declaration order.
+func Fields() []Field {
+	t := reflect.TypeFor[Config]()
+	out := make([]Field, 0, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		out = append(out, Field{
+			YAML:    f.Tag.Get("yaml"),
+			Env:     f.Tag.Get("env"),
+			Default: f.Tag.Get("default"),
+			Doc:     f.Tag.Get("doc"),
+			Type:    typeName(f.Type),
+		})
+	}
+	return out
+}
+
+func typeName(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeFor[time.Duration]():
+		return "duration"
+	case t.Kind() == reflect.Slice:
+		return "list"
+	case t.Kind() == reflect.Bool:
+		return "bool"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
+		return "integer"
+	default:
+		return "string"
+	}
+}
+
+// Defaults returns a Config with every documented default applied.
+func Defaults() Config {
+	var c Config
+	v := reflect.ValueOf(&c).Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		def := t.Field(i).Tag.Get("default")
+		if def == "" || strings.Contains(def, "<") {
+			continue // derived defaults are resolved in Validate
+		}
+		if err := setValue(v.Field(i), def); err != nil {
+			panic(fmt.Sprintf("config: bad default for %s: %v", t.Field(i).Name, err))
+		}
+	}
+	return c
+}
+
+// Load builds the configuration: defaults, then the YAML file at path (when path is not
+// empty; a missing file is an error only when required), then the environment. It does
+// not validate; call Validate after applying flags.
+func Load(path string, required bool, environ []string) (Config, error) {
+	c := Defaults()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			if err := c.applyYAML(path, data); err != nil {
+				return Config{}, err
+			}
+		case errors.Is(err, os.ErrNotExist) && !required:
+		default:
+			return Config{}, fmt.Errorf("read config file: %w", err)
+		}
+	}
+	if err := c.applyEnv(environ); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func (c *Config) applyYAML(path string, data []byte) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil // empty file
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s: top level must be a mapping of settings", path)
+	}
+	v := reflect.ValueOf(c).Elem()
+	byKey := fieldIndex("yaml")
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		key, val := root.Content[i].Value, root.Content[i+1]
+		idx, ok := byKey[key]
+		if !ok {
+			return fmt.Errorf("%s:%d: unknown key %q", path, root.Content[i].Line, key)
+		}
+		raw, err := scalarOrList(val)
+		if err != nil {
+			return fmt.Errorf("%s:%d: key %q: %w", path, val.Line, key, err)
+		}
+		if err := setValue(v.Field(idx), raw); err != nil {
+			return fmt.Errorf("%s:%d: key %q: %w", path, val.Line, key, err)
+		}
+	}
+	return nil
+}
+
+func scalarOrList(n *yaml.Node) (string, error) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return n.Value, nil
+	case yaml.SequenceNode:
+		parts := make([]string, 0, len(n.Content))
+		for _, item := range n.Content {
+			if item.Kind != yaml.ScalarNode {
+				return "", errors.New("list items must be scalars")
+			}
+			parts = append(parts, item.Value)
+		}
+		return strings.Join(parts, ","), nil
+	default:
+		return "", errors.New("must be a scalar or a list")
+	}
+}
+
+func (c *Config) applyEnv(environ []string) error {
+	v := reflect.ValueOf(c).Elem()
+	byEnv := fieldIndex("env")
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		idx, known := byEnv[name]
+		if !known {
+			continue
+		}
+		if err := setValue(v.Field(idx), value); err != nil {
+			return fmt.Errorf("environment variable %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// UnknownEnv returns AGENTOS_* variables in environ that name no setting (likely typos).
+func UnknownEnv(environ []string) []string {
+	byEnv := fieldIndex("env")
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "AGENTOS_") || slices.Contains(nonSettingEnv, name) {
+			continue
+		}
+		if _, ok := byEnv[name]; !ok {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// nonSettingEnv are AGENTOS_* variables read by tools rather than by the server.
+var nonSettingEnv = []string{"AGENTOS_CONFIG", "AGENTOS_TARGET", "AGENTOS_ORCHESTRATOR_URL", "AGENTOS_MODELPOLICY_URL", "AGENTOS_FEDERATION_URL", "AGENTOS_TENANT", "AGENTOS_TOKEN"}
+
+func fieldIndex(tag string) map[string]int {
+	t := reflect.TypeFor[Config]()
+	m := make(map[string]int, t.NumField())
+	for i := range t.NumField() {
+		m[t.Field(i).Tag.Get(tag)] = i
+	}
+	return m
+}
+
+func setValue(f reflect.Value, raw string) error {
+	switch {
+	case f.Type() == reflect.TypeFor[time.Duration]():
+		d, err := time.ParseDuration(strings.TrimSpace(raw))
+		if err != nil {
+			return fmt.Errorf("invalid duration %q (use e.g. 30s, 5m)", raw)
+		}
+		f.SetInt(int64(d))
+	case f.Kind() == reflect.String:
+		f.SetString(raw)
+	case f.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(strings.TrimSpace(raw))
+		if err != nil {
+			return fmt.Errorf("invalid boolean %q", raw)
+		}
+		f.SetBool(b)
+	case f.Kind() >= reflect.Int && f.Kind() <= reflect.Int64:
+		n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, f.Type().Bits())
+		if err != nil {
+			return fmt.Errorf("invalid integer %q", raw)
+		}
+		f.SetInt(n)
+	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+		var items []string
+		for p := range strings.SplitSeq(raw, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				items = append(items, p)
+			}
+		}
+		f.Set(reflect.ValueOf(items))
+	default:
+		return fmt.Errorf("unsupported setting type %s", f.Type())
+	}
+	return nil
+}
+
+// Set assigns one setting by its YAML key, as flags do.
+func (c *Config) Set(key, raw string) error {
+	idx, ok := fieldIndex("yaml")[key]
+	if !ok {
+		return fmt.Errorf("unknown setting %q", key)
+	}
+	return setValue(reflect.ValueOf(c).Elem().Field(idx), raw)
+}
+
+var jwtAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// Validate checks every setting, resolves derived defaults, and names the first bad one.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s (%s): %s", key, envOf(key), fmt.Sprintf(format, args...)))
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if c.DatabaseURL != "" && !hasAnyPrefix(c.DatabaseURL, "postgres://", "postgresql://", "sqlite:", "file:") {
+		bad("database_url", "unsupported scheme in %q (use postgres://, sqlite: or file:)", redactURL(c.DatabaseURL))
+	}
+	for key, addr := range map[string]string{"orchestrator_addr": c.OrchestratorAddr, "modelpolicy_addr": c.ModelPolicyAddr, "federation_addr": c.FederationAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "invalid listen address %q: %v", addr, err)
+		}
+	}
+	if c.MaxBodyBytes <= 0 {
+		bad("max_body_bytes", "must be positive, got %d", c.MaxBodyBytes)
+	}
+	if c.ShutdownTimeout < 0 {
+		bad("shutdown_timeout", "must not be negative")
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
+		bad("log_level", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if !slices.Contains([]string{"json", "text"}, c.LogFormat) {
+		bad("log_format", "must be json or text, got %q", c.LogFormat)
+	}
+	if !ValidTenantID(c.DefaultTenant) {
+		bad("default_tenant", "invalid tenant id %q (lower-case letters, digits, _ and -, 2-63 characters)", c.DefaultTenant)
+	}
+	if c.AuditSink == "" {
+		c.AuditSink = "file:" + strings.TrimSuffix(c.DataDir, "/") + "/audit/audit.log"
+	} else if !(c.AuditSink == "stdout" || c.AuditSink == "stderr" || c.AuditSink == "none" || (strings.HasPrefix(c.AuditSink, "file:") && len(c.AuditSink) > len("file:"))) {
+		bad("audit_sink", "must be stdout, stderr, none or file:PATH, got %q", c.AuditSink)
+	}
+	switch c.AuthMode {
+	case AuthModeDev:
+	case AuthModeJWT:
+		if c.JWTPublicKeyFile == "" && c.JWTJWKSURL == "" {
+			bad("auth_mode", "jwt mode needs jwt_public_key_file or jwt_jwks_url")
+		}
+		if c.JWTIssuer == "" {
+			bad("jwt_issuer", "must be set in jwt mode")
+		}
+		if c.JWTAudience == "" {
+			bad("jwt_audience", "must be set in jwt mode")
+		}
+	default:
+		bad("auth_mode", "must be dev or jwt, got %q", c.AuthMode)
+	}
+	if len(c.JWTAlgorithms) == 0 {
+		bad("jwt_algorithms", "must list at least one algorithm")
+	}
+	for _, a := range c.JWTAlgorithms {
+		if !slices.Contains(jwtAlgorithms, a) {
+			bad("jwt_algorithms", "unsupported algorithm %q (allowed: %s; HS* and none are never accepted)", a, strings.Join(jwtAlgorithms, ", "))
+		}
+	}
+	if c.JWTJWKSRefresh <= 0 {
+		bad("jwt_jwks_refresh", "must be positive")
+	}
+	if c.JWTLeeway < 0 || c.JWTLeeway > 5*time.Minute {
+		bad("jwt_leeway", "must be between 0 and 5m")
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		bad("admin_token", "must be at least 16 characters")
+	}
+	for key, n := range map[string]int64{"quota_run_create_qps": int64(c.QuotaRunCreateQPS), "quota_concurrent_runs": int64(c.QuotaConcurrentRuns), "quota_invoke_qps": int64(c.QuotaInvokeQPS), "quota_tokens_per_minute": c.QuotaTokensPerMinute} {
+		if n < 0 {
+			bad(key, "must not be negative, got %d", n)
+		}
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errors.Join(errs...)
+}
+
+func envOf(key string) string {
+	idx, ok := fieldIndex("yaml")[key]
+	if !ok {
+		return key
+	}
+	return reflect.TypeFor[Config]().Field(idx).Tag.Get("env")
+}
+
+func hasAnyPrefix(s string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// redactURL hides a password in a database URL.
+func redactURL(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s
+	}
+	userinfo, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return s
+	}
+	if user, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
+		return scheme + "://" + user + ":xxxxx@" + host
+	}
+	return s
+}
+
+// ValidTenantID reports whether id is a well-formed tenant id.
+func ValidTenantID(id string) bool {
+	if len(id) < 2 || len(id) > 63 {
+		return false
+	}
+	for i, r := range id {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+		case (r == '_' || r == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

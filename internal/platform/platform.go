@@ -1,0 +1,257 @@
+// Package platform assembles an AgentOS node from its configuration: the database, the
+// default tenant, the admin credential, audit, authentication and the three services,
+// each on its own listener. `agentos serve` and the in-process conformance deployment
+// both start nodes through it.
+package platform
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nexixai/agentos/impl/federation"
+	"github.com/nexixai/agentos/impl/modelpolicy"
+	"github.com/nexixai/agentos/impl/orchestrator"
+	"github.com/nexixai/agentos/internal/audit"
+	"github.com/nexixai/agentos/internal/buildinfo"
+	"github.com/nexixai/agentos/internal/config"
+	"github.com/nexixai/agentos/internal/db"
+	"github.com/nexixai/agentos/internal/httpserver"
+	"github.com/nexixai/agentos/internal/tenancy"
+	"github.com/nexixai/agentos/internal/tenant"
+)
+
+// Service names, as `agentos serve NAME` takes them.
+const (
+	Orchestrator = orchestrator.ServiceName
+	ModelPolicy  = modelpolicy.ServiceName
+	Federation   = federation.ServiceName
+)
+
+// AllServices lists every service in start order.
+var AllServices = []string{Orchestrator, ModelPolicy, Federation}
+
+// Options tune a node beyond its configuration.
+type Options struct {
+	// Services to serve; empty means all.
+	Services []string
+	// Inner wraps each service's generated server inside the middleware chain. Tests
+	// only (fault injection); nil in production.
+	Inner func(service string, h http.Handler) http.Handler
+}
+
+// Node is a running (or ready to run) AgentOS node.
+type Node struct {
+	Config     config.Config
+	DB         *db.DB
+	Audit      *audit.Logger
+	Logger     *slog.Logger
+	AdminToken string
+
+	servers   []*httpserver.Server
+	closeOnce sync.Once
+}
+
+// New opens and migrates the database, seeds the default tenant, resolves the admin
+// credential, and binds every requested service. Nothing is served until Serve.
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Options) (n *Node, err error) {
+	services := opts.Services
+	if len(services) == 0 {
+		services = AllServices
+	}
+	for _, s := range services {
+		if !slices.Contains(AllServices, s) {
+			return nil, fmt.Errorf("unknown service %q (want one of %s)", s, strings.Join(AllServices, ", "))
+		}
+	}
+	d, err := OpenDB(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	n = &Node{Config: cfg, DB: d, Logger: logger}
+	defer func() {
+		if err != nil {
+			n.close()
+		}
+	}()
+	if err := tenant.EnsureDefault(ctx, d, cfg.DefaultTenant, time.Now()); err != nil {
+		return nil, fmt.Errorf("seed default tenant: %w", err)
+	}
+	if n.AdminToken, err = AdminToken(cfg); err != nil {
+		return nil, err
+	}
+	sink, err := audit.ParseSink(cfg.AuditSink)
+	if err != nil {
+		return nil, fmt.Errorf("open audit sink: %w", err)
+	}
+	n.Audit = audit.New(d, sink, logger)
+
+	var verifier *tenancy.Verifier
+	if cfg.AuthMode == config.AuthModeJWT {
+		verifier, err = tenancy.NewVerifier(ctx, tenancy.VerifierConfig{
+			PublicKeyFile: cfg.JWTPublicKeyFile,
+			JWKSURL:       cfg.JWTJWKSURL,
+			JWKSRefresh:   cfg.JWTJWKSRefresh,
+			Algorithms:    cfg.JWTAlgorithms,
+			Audience:      cfg.JWTAudience,
+			Issuer:        cfg.JWTIssuer,
+			Leeway:        cfg.JWTLeeway,
+			RolesClaim:    cfg.JWTRolesClaim,
+			Logger:        logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("set up jwt verification: %w", err)
+		}
+	}
+	tenants := tenant.NewCache(d, 2*time.Second)
+	auth, err := tenancy.NewAuthenticator(cfg.AuthMode, n.AdminToken, cfg.JWTAdminRole, verifier, tenants)
+	if err != nil {
+		return nil, err
+	}
+
+	version := buildinfo.Version()
+	for _, name := range services {
+		var inner func(http.Handler) http.Handler
+		if opts.Inner != nil {
+			inner = func(h http.Handler) http.Handler { return opts.Inner(name, h) }
+		}
+		slogger := logger.With("service", name)
+		var (
+			h    http.Handler
+			addr string
+		)
+		m := httpserver.NewMetrics(name)
+		switch name {
+		case Orchestrator:
+			h, err = orchestrator.New(orchestrator.Config{Version: version, DefaultTenant: cfg.DefaultTenant, MaxBodyBytes: cfg.MaxBodyBytes},
+				d, n.Audit, auth, tenants, slogger).Handler(m, inner)
+			addr = cfg.OrchestratorAddr
+		case ModelPolicy:
+			h, err = modelpolicy.New(modelpolicy.Config{Version: version, MaxBodyBytes: cfg.MaxBodyBytes}, d, slogger).Handler(m, inner)
+			addr = cfg.ModelPolicyAddr
+		case Federation:
+			h, err = federation.New(federation.Config{Version: version, MaxBodyBytes: cfg.MaxBodyBytes}, d, slogger).Handler(m, inner)
+			addr = cfg.FederationAddr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("build %s: %w", name, err)
+		}
+		srv, err := httpserver.Listen(name, addr, h, slogger)
+		if err != nil {
+			return nil, err
+		}
+		n.servers = append(n.servers, srv)
+	}
+	return n, nil
+}
+
+// OpenDB opens and migrates the configured database.
+func OpenDB(ctx context.Context, cfg config.Config) (*db.DB, error) {
+	d, err := db.Open(ctx, cfg.DatabaseURL, cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := d.Migrate(ctx); err != nil {
+		_ = d.Close()
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+	return d, nil
+}
+
+// URL returns the base URL of a served service ("" when it is not served).
+func (n *Node) URL(service string) string {
+	for _, s := range n.servers {
+		if s.Name == service {
+			return s.URL()
+		}
+	}
+	return ""
+}
+
+// Serve serves every service until ctx is cancelled, then drains in-flight requests for
+// up to the configured shutdown timeout and closes the node.
+func (n *Node) Serve(ctx context.Context) error {
+	errc := make(chan error, len(n.servers))
+	for _, s := range n.servers {
+		go func() { errc <- s.Serve() }()
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	n.Logger.Info("shutting down", "drain_timeout", n.Config.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), n.Config.ShutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	shutdownErrs := make([]error, len(n.servers))
+	for i, s := range n.servers {
+		wg.Go(func() { shutdownErrs[i] = s.Shutdown(sctx) })
+	}
+	wg.Wait()
+	n.close()
+	return errors.Join(append([]error{serveErr}, shutdownErrs...)...)
+}
+
+func (n *Node) close() {
+	n.closeOnce.Do(func() {
+		if n.Audit != nil {
+			n.Audit.Close()
+		}
+		if n.DB != nil {
+			_ = n.DB.Close()
+		}
+	})
+}
+
+// AdminToken returns the configured admin token, or the one stored in
+// <data_dir>/admin-token, generating it (mode 0600) on first use.
+func AdminToken(cfg config.Config) (string, error) {
+	if cfg.AdminToken != "" {
+		return cfg.AdminToken, nil
+	}
+	path := AdminTokenPath(cfg)
+	if data, err := os.ReadFile(path); err == nil {
+		if tok := strings.TrimSpace(string(data)); len(tok) >= 16 {
+			return tok, nil
+		}
+		return "", fmt.Errorf("admin token file %s holds no token of at least 16 characters", path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read admin token: %w", err)
+	}
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate admin token: %w", err)
+	}
+	tok := "adm_" + hex.EncodeToString(b[:])
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("create data dir: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return AdminToken(cfg) // another process wrote it first
+	}
+	if err != nil {
+		return "", fmt.Errorf("write admin token: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(tok + "\n"); err != nil {
+		return "", fmt.Errorf("write admin token: %w", err)
+	}
+	return tok, nil
+}
+
+// AdminTokenPath is where a generated admin token is kept.
+func AdminTokenPath(cfg config.Config) string {
+	return filepath.Join(cfg.DataDir, "admin-token")
+}
