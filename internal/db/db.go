@@ -43,6 +43,9 @@ const DefaultFileName = "agentos.db"
 const sqliteParams = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 
 // DB is an open database together with the dialect it speaks.
+//
+// DB itself is not a bun.IDB, because its Dialect field hides bun.DB's
+// Dialect method: hand d.DB to functions that take a bun.IDB.
 type DB struct {
 	*bun.DB
 	// Dialect is the backend behind DB.
