@@ -203,8 +203,8 @@ const verifyBatch = 1000
 //
 // The kinds are accurate for a single tampering with a chain: a record's
 // field changed (edited, at that record, also when the change is to seq or
-// tenant_id), a record deleted from the middle (deleted, at its seq) or the
-// end (deleted, at the head's seq), a forged record added (inserted). A
+// tenant_id), a record deleted from the middle or the end (deleted, at the
+// first missing seq), a forged record added (inserted). A
 // tamperer who rewrites every later hash and the head too is not detected:
 // the copy in the audit sink is the independent witness.
 func Verify(ctx context.Context, db bun.IDB, tenantID string) ([]Finding, error) {
@@ -271,6 +271,9 @@ func verifyTenant(ctx context.Context, db bun.IDB, tenantID string, batch int) (
 				}
 				if slot > 0 {
 					return found(slot, FindingEdited, "record %d was moved to seq %d", slot, row.Seq)
+				}
+				if !hasHead {
+					return found(row.Seq, FindingInserted, "seq %d was never issued", row.Seq)
 				}
 				return found(row.Seq, FindingInserted, "seq %d was never issued; the chain head is at %d", row.Seq, head.Seq)
 			}
