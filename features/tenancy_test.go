@@ -89,7 +89,7 @@ func (w *world) registerTenancy(sc *godog.ScenarioContext) {
 	})
 	sc.Step(`^I put tenant "([^"]*)" with quotas run_create_qps (\d+) and concurrent_runs (\d+)$`, func(alias string, qps, conc int32) error {
 		return w.putTenant(w.env.tenantID(alias), "", nil, &orchestratorapi.TenantQuotas{
-			RunCreateQps: orchestratorapi.NewOptInt32(qps), ConcurrentRuns: orchestratorapi.NewOptInt32(conc),
+			RunCreateQPS: orchestratorapi.NewOptInt32(qps), ConcurrentRuns: orchestratorapi.NewOptInt32(conc),
 		})
 	})
 	sc.Step(`^the tenant was (created|replaced)$`, func(what string) error {
@@ -116,7 +116,7 @@ func (w *world) registerTenancy(sc *godog.ScenarioContext) {
 		if err != nil {
 			return err
 		}
-		if t.Quotas.RunCreateQps.Or(-1) != qps || t.Quotas.ConcurrentRuns.Or(-1) != conc || t.Quotas.InvokeQps.Set {
+		if t.Quotas.RunCreateQPS.Or(-1) != qps || t.Quotas.ConcurrentRuns.Or(-1) != conc || t.Quotas.InvokeQPS.Set {
 			return fmt.Errorf("quotas %+v, want run_create_qps %d, concurrent_runs %d and nothing else", t.Quotas, qps, conc)
 		}
 		return nil

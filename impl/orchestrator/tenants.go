@@ -17,7 +17,7 @@ import (
 
 // ListTenants implements listTenants.
 func (s *Service) ListTenants(ctx context.Context, params orchestratorapi.ListTenantsParams) (*orchestratorapi.TenantList, error) {
-	ts, next, err := tenant.List(ctx, s.db, int(params.Limit.Or(50)), params.Cursor.Or(""))
+	ts, next, err := tenant.List(ctx, s.db.DB, int(params.Limit.Or(50)), params.Cursor.Or(""))
 	if errors.Is(err, tenant.ErrBadCursor) {
 		return nil, apierr.InvalidField("cursor", "not a cursor returned by this operation")
 	}
@@ -36,7 +36,7 @@ func (s *Service) ListTenants(ctx context.Context, params orchestratorapi.ListTe
 
 // GetTenant implements getTenant.
 func (s *Service) GetTenant(ctx context.Context, params orchestratorapi.GetTenantParams) (*orchestratorapi.Tenant, error) {
-	t, err := tenant.Get(ctx, s.db, string(params.TenantID))
+	t, err := tenant.Get(ctx, s.db.DB, string(params.TenantID))
 	if errors.Is(err, tenant.ErrNotFound) {
 		return nil, apierr.New(apierr.CodeTenantNotFound, "tenant %q not found", params.TenantID)
 	}
@@ -148,13 +148,13 @@ func tenantToAPI(t tenant.Tenant) orchestratorapi.Tenant {
 func quotasToAPI(q tenant.Quotas) orchestratorapi.TenantQuotas {
 	var out orchestratorapi.TenantQuotas
 	if q.RunCreateQPS != nil {
-		out.RunCreateQps = orchestratorapi.NewOptInt32(*q.RunCreateQPS)
+		out.RunCreateQPS = orchestratorapi.NewOptInt32(*q.RunCreateQPS)
 	}
 	if q.ConcurrentRuns != nil {
 		out.ConcurrentRuns = orchestratorapi.NewOptInt32(*q.ConcurrentRuns)
 	}
 	if q.InvokeQPS != nil {
-		out.InvokeQps = orchestratorapi.NewOptInt32(*q.InvokeQPS)
+		out.InvokeQPS = orchestratorapi.NewOptInt32(*q.InvokeQPS)
 	}
 	if q.TokensPerMinute != nil {
 		out.TokensPerMinute = orchestratorapi.NewOptInt64(*q.TokensPerMinute)
@@ -164,13 +164,13 @@ func quotasToAPI(q tenant.Quotas) orchestratorapi.TenantQuotas {
 
 func quotasFromAPI(q orchestratorapi.TenantQuotas) tenant.Quotas {
 	var out tenant.Quotas
-	if v, ok := q.RunCreateQps.Get(); ok {
+	if v, ok := q.RunCreateQPS.Get(); ok {
 		out.RunCreateQPS = &v
 	}
 	if v, ok := q.ConcurrentRuns.Get(); ok {
 		out.ConcurrentRuns = &v
 	}
-	if v, ok := q.InvokeQps.Get(); ok {
+	if v, ok := q.InvokeQPS.Get(); ok {
 		out.InvokeQPS = &v
 	}
 	if v, ok := q.TokensPerMinute.Get(); ok {

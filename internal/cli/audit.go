@@ -29,7 +29,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			findings, err := audit.Verify(cmd.Context(), d, tenantID)
+			findings, err := audit.Verify(cmd.Context(), d.DB, tenantID)
 			if err != nil {
 				return err
 			}

@@ -84,7 +84,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 			n.close()
 		}
 	}()
-	if err := tenant.EnsureDefault(ctx, d, cfg.DefaultTenant, time.Now()); err != nil {
+	if err := tenant.EnsureDefault(ctx, d.DB, cfg.DefaultTenant, time.Now()); err != nil {
 		return nil, fmt.Errorf("seed default tenant: %w", err)
 	}
 	if n.AdminToken, err = AdminToken(cfg); err != nil {
@@ -113,7 +113,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 			return nil, fmt.Errorf("set up jwt verification: %w", err)
 		}
 	}
-	tenants := tenant.NewCache(d, 2*time.Second)
+	tenants := tenant.NewCache(d.DB, 2*time.Second)
 	auth, err := tenancy.NewAuthenticator(cfg.AuthMode, n.AdminToken, cfg.JWTAdminRole, verifier, tenants)
 	if err != nil {
 		return nil, err

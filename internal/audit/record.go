@@ -1,0 +1,168 @@
+// Package audit keeps AgentOS's audit trail: one record per mutation or
+// policy decision, hash-chained per tenant in the database and copied to a
+// sink (stdout, stderr or a file) once the change commits.
+//
+// Each tenant's records form a chain: record n carries the hash of record
+// n-1 (PrevHash; "" for seq 1) and a hash over its own contents (Hash), and
+// the audit_heads row remembers the newest seq and hash. Verify walks the
+// chains and reports edited, inserted and deleted records.
+package audit
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Outcomes of an audited action.
+const (
+	OutcomeSuccess = "success"
+	OutcomeFailure = "failure"
+	OutcomeDenied  = "denied"
+)
+
+// Record is one audit record.
+type Record struct {
+	// TenantID is the tenant the action was taken in or on; platform actions
+	// on a tenant (creating it, say) are recorded in that tenant.
+	TenantID string `json:"tenant_id"`
+	// Seq is the record's position in its tenant's chain, from 1, assigned
+	// by Append.
+	Seq int64 `json:"seq"`
+	// Time is when the action happened, UTC, truncated to microseconds by
+	// Append; Append sets it to the current time when it is zero.
+	Time time.Time `json:"time"`
+	// Principal is who acted.
+	Principal string `json:"principal"`
+	// Action is what was done, as "<resource kind>.<verb>", e.g. "tenant.put".
+	Action string `json:"action"`
+	// Resource names what it was done to, e.g. "tenants/tnt_a".
+	Resource string `json:"resource"`
+	// Outcome is OutcomeSuccess, OutcomeFailure or OutcomeDenied.
+	Outcome string `json:"outcome"`
+	// RequestID ties the record to the request that caused it.
+	RequestID string `json:"request_id"`
+	// Detail holds anything else worth keeping; it must encode as JSON.
+	Detail map[string]any `json:"detail,omitempty"`
+	// PrevHash is the Hash of the tenant's previous record, "" for seq 1;
+	// assigned by Append.
+	PrevHash string `json:"prev_hash"`
+	// Hash is ComputeHash of the record; assigned by Append.
+	Hash string `json:"hash"`
+}
+
+// canonical is the canonical encoding of a Record. Its fields are declared
+// in sorted key order, so encoding/json writes the keys sorted.
+type canonical struct {
+	Action    string          `json:"action"`
+	Detail    json.RawMessage `json:"detail"`
+	Outcome   string          `json:"outcome"`
+	PrevHash  string          `json:"prev_hash"`
+	Principal string          `json:"principal"`
+	RequestID string          `json:"request_id"`
+	Resource  string          `json:"resource"`
+	Seq       int64           `json:"seq"`
+	TenantID  string          `json:"tenant_id"`
+	Time      string          `json:"time"`
+}
+
+// ComputeHash returns the lowercase hex SHA-256 of the record's canonical
+// encoding, which covers every field except Hash. The encoding is the JSON
+// object, without whitespace and with keys in this (sorted) order:
+//
+//	{"action":A,"detail":D,"outcome":O,"prev_hash":P,"principal":U,
+//	 "request_id":R,"resource":S,"seq":N,"tenant_id":T,"time":M}
+//
+// Strings are escaped as encoding/json escapes them (HTML characters as
+// \u003c and the like, invalid UTF-8 as U+FFFD); seq is a decimal integer;
+// time is Time in UTC, truncated to microseconds, formatted with
+// time.RFC3339Nano (so trailing zeros of the fraction are dropped, e.g.
+// "2026-03-01T11:00:00.123456Z"); detail is Detail as canonical JSON: {} when
+// Detail is nil or empty, otherwise Detail encoded by encoding/json, decoded
+// into maps, slices and json.Number, and encoded again, which sorts object
+// keys at every depth and keeps numbers as first written. A Detail that
+// encoding/json cannot encode (Append refuses those) is hashed as null.
+func (r Record) ComputeHash() string {
+	detail, err := canonicalDetail(r.Detail)
+	if err != nil {
+		detail = []byte("null")
+	}
+	return r.hashWith(detail)
+}
+
+// hashWith returns the record's hash given its canonical detail.
+func (r Record) hashWith(detail []byte) string {
+	b, err := json.Marshal(canonical{
+		Action:    r.Action,
+		Detail:    detail,
+		Outcome:   r.Outcome,
+		PrevHash:  r.PrevHash,
+		Principal: r.Principal,
+		RequestID: r.RequestID,
+		Resource:  r.Resource,
+		Seq:       r.Seq,
+		TenantID:  r.TenantID,
+		Time:      r.Time.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano),
+	})
+	if err != nil {
+		// Only the RawMessage could fail to encode, and canonicalDetail
+		// returns valid JSON.
+		panic(fmt.Sprintf("audit: encode canonical record: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// canonicalDetail returns detail as canonical JSON (see ComputeHash).
+func canonicalDetail(detail map[string]any) ([]byte, error) {
+	if len(detail) == 0 {
+		return []byte("{}"), nil
+	}
+	b, err := json.Marshal(detail)
+	if err != nil {
+		return nil, fmt.Errorf("encode detail: %w", err)
+	}
+	return canonicalJSON(b)
+}
+
+// canonicalJSON re-encodes the JSON object b with sorted keys and numbers
+// kept as written.
+func canonicalJSON(b []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v map[string]any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("decode detail: %w", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("decode detail: trailing data")
+	}
+	if len(v) == 0 {
+		return []byte("{}"), nil
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode detail: %w", err)
+	}
+	return out, nil
+}
+
+// decodeDetail decodes stored detail JSON; {} decodes to nil.
+func decodeDetail(s string) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
+	dec.UseNumber()
+	var v map[string]any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("decode detail: %w", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("decode detail: trailing data")
+	}
+	if len(v) == 0 {
+		return nil, nil
+	}
+	return v, nil
+}

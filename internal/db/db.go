@@ -1,0 +1,171 @@
+// Package db opens AgentOS's relational store — SQLite for the embedded
+// default, PostgreSQL for production — and applies its schema migrations.
+//
+// Every store in AgentOS takes a bun.IDB, so callers can hand in a *DB, a
+// bun.Conn or a bun.Tx alike.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Dialect names the SQL backend behind a DB.
+type Dialect string
+
+// The supported backends.
+const (
+	DialectSQLite   Dialect = "sqlite"
+	DialectPostgres Dialect = "postgres"
+)
+
+// DefaultFileName is the SQLite file created in the data directory when Open
+// is given no URL.
+const DefaultFileName = "agentos.db"
+
+// sqliteParams are appended to every SQLite DSN. busy_timeout makes writers
+// wait for the lock instead of failing, WAL lets readers run beside a writer,
+// and _txlock=immediate takes the write lock at BEGIN so that read-then-write
+// transactions serialise instead of failing with SQLITE_BUSY on upgrade.
+const sqliteParams = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+
+// DB is an open database together with the dialect it speaks.
+//
+// DB itself is not a bun.IDB, because its Dialect field hides bun.DB's
+// Dialect method: hand d.DB to functions that take a bun.IDB.
+type DB struct {
+	*bun.DB
+	// Dialect is the backend behind DB.
+	Dialect Dialect
+}
+
+// Open opens the database named by url.
+//
+//   - ""                      SQLite at filepath.Join(dataDir, "agentos.db"); dataDir is created.
+//   - "postgres://…", "postgresql://…"  PostgreSQL through pgx.
+//   - "sqlite:PATH", "file:PATH"        SQLite at PATH; PATH's directory is created.
+//
+// Open pings the database before it returns, so a bad URL or an unreachable
+// server fails here. Any other scheme is an error.
+func Open(ctx context.Context, url, dataDir string) (*DB, error) {
+	switch {
+	case url == "":
+		if dataDir == "" {
+			dataDir = "."
+		}
+		return openSQLite(ctx, filepath.Join(dataDir, DefaultFileName))
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return openPostgres(ctx, url)
+	case strings.HasPrefix(url, "sqlite:"):
+		return openSQLite(ctx, strings.TrimPrefix(url, "sqlite:"))
+	case strings.HasPrefix(url, "file:"):
+		return openSQLite(ctx, strings.TrimPrefix(url, "file:"))
+	default:
+		scheme, _, found := strings.Cut(url, ":")
+		if !found {
+			scheme = url
+		}
+		return nil, fmt.Errorf("open database: unsupported URL scheme %q (want postgres://, postgresql://, sqlite: or file:)", scheme)
+	}
+}
+
+func openSQLite(ctx context.Context, path string) (*DB, error) {
+	file, query, _ := strings.Cut(path, "?")
+	if file == "" {
+		return nil, errors.New("open sqlite: empty path")
+	}
+	if dir := filepath.Dir(file); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("open sqlite: create data directory: %w", err)
+		}
+	}
+	dsn := "file:" + file + "?" + sqliteParams
+	if query != "" {
+		dsn += "&" + query
+	}
+	sqldb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", file, err)
+	}
+	d := &DB{DB: bun.NewDB(sqldb, sqlitedialect.New()), Dialect: DialectSQLite}
+	if err := d.Ping(ctx); err != nil {
+		_ = sqldb.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", file, err)
+	}
+	return d, nil
+}
+
+func openPostgres(ctx context.Context, url string) (*DB, error) {
+	sqldb, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	d := &DB{DB: bun.NewDB(sqldb, pgdialect.New()), Dialect: DialectPostgres}
+	if err := d.Ping(ctx); err != nil {
+		_ = sqldb.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	return d, nil
+}
+
+// Ping checks that the database answers.
+func (d *DB) Ping(ctx context.Context) error {
+	if err := d.DB.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping %s: %w", d.Dialect, err)
+	}
+	return nil
+}
+
+// Close closes the connection pool.
+func (d *DB) Close() error {
+	if err := d.DB.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", d.Dialect, err)
+	}
+	return nil
+}
+
+// InTx runs fn in a transaction. The transaction commits when fn returns
+// nil and rolls back when fn returns an error or panics; fn's error is
+// returned unchanged so callers can match sentinels with errors.Is.
+func (d *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return d.DB.RunInTx(ctx, nil, fn)
+}
+
+// IsUniqueViolation reports whether err (or an error it wraps) is a unique or
+// primary-key constraint violation from either backend.
+func (d *DB) IsUniqueViolation(err error) bool {
+	return IsUniqueViolation(err)
+}
+
+// IsUniqueViolation reports whether err (or an error it wraps) is a unique or
+// primary-key constraint violation from PostgreSQL or SQLite.
+func IsUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505" // unique_violation
+	}
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) {
+		switch liteErr.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return true
+		}
+	}
+	return false
+}
