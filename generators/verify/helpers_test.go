@@ -8,23 +8,20 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/nexixai/agentos/generators/verify"
 )
 
 // repoRoot is the repository root as seen from this package's directory.
 const repoRoot = "../.."
 
-// copyRepo copies what the checks read from the real tree (go.mod and go.sum, so that
-// `go tool ogen` finds the module's pin; generators/ogen.yml; spec/; gen/) into a fresh
-// temporary directory and returns it.
+// copyRepo copies what the checks read from the real tree into a fresh temporary
+// directory and returns it.
 func copyRepo(t *testing.T) string {
 	t.Helper()
 
 	root := t.TempDir()
-	for _, f := range []string{"go.mod", "go.sum", "generators/ogen.yml"} {
-		copyFile(t, filepath.Join(repoRoot, f), filepath.Join(root, f))
-	}
-	copyTree(t, filepath.Join(repoRoot, "spec"), filepath.Join(root, "spec"))
-	copyTree(t, filepath.Join(repoRoot, "gen"), filepath.Join(root, "gen"))
+	require.NoError(t, verify.CopyInputs(repoRoot, root))
 	return root
 }
 
