@@ -63,7 +63,7 @@ func (w *world) registerCLI(sc *godog.ScenarioContext) {
 		_ = ln.Close()
 		return w.runCLI(append([]string{"status", "--timeout", "2s"}, w.endpointArgs(closed)...), nil)
 	})
-	sc.Step(`^the command (succeeds|fails) and prints "([^"]*)"$`, func(outcome, want string) error {
+	sc.Step(`^the command (succeeds|fails) and prints "(.*)"$`, func(outcome, want string) error {
 		want = w.expandAliases(strings.ReplaceAll(want, `\"`, `"`))
 		if (w.cliCode == 0) != (outcome == "succeeds") {
 			return fmt.Errorf("exit code %d, want the command to %s; output:\n%s", w.cliCode, outcome, w.cliOut)
