@@ -270,6 +270,14 @@ func envOr(name, def string) string {
 	return def
 }
 
+// tmpDir is a directory for scenario files, also when targeting a remote deployment.
+func (e *environment) tmpDir() string {
+	if e.tmp == "" {
+		e.tmp, _ = os.MkdirTemp("", "agentos-features")
+	}
+	return e.tmp
+}
+
 // tenantID maps a scenario's tenant alias to this run's unique tenant id.
 func (e *environment) tenantID(alias string) string {
 	switch alias {

@@ -90,6 +90,10 @@ func breakingChanges(base, rev string) (checker.Changes, error) {
 func loadSpec(path string) (*load.SpecInfo, error) {
 	loader := openapi3.NewLoader()
 	loader.IsExternalRefsAllowed = true
+	// kin-openapi's default reader caches every file by URI for the life of the process,
+	// so a document edited between two checks would be read stale; read local files only,
+	// and afresh.
+	loader.ReadFromURIFunc = openapi3.ReadFromFile
 	loader.IncludeOrigin = true
 	spec, err := loader.LoadFromFile(path)
 	if err != nil {

@@ -40,6 +40,8 @@ func TestCheckBreaking(t *testing.T) {
 		t.Parallel()
 
 		base, rev := setup(t)
+		// Check once before the edit: a stale read of the edited file would hide the change.
+		require.NoError(t, verify.CheckBreaking(base, rev))
 		common := filepath.Join(rev, "components", "common.yaml")
 		edit(t, common, "required: [status, service, version]", "required: [status, service]")
 		edit(t, common, `        version:

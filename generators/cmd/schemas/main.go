@@ -29,7 +29,7 @@ func main() {
 func auditSchema() *jsonschema.Schema {
 	r := &jsonschema.Reflector{DoNotReference: true, ExpandedStruct: true}
 	s := r.Reflect(&audit.Record{})
-	s.ID = "https://agentos.nexixai.dev/schemas/audit-record.schema.json"
+	s.ID = "urn:agentos:schema:audit-record"
 	s.Title = "AgentOS audit record"
 	s.Description = "One line of the audit sink and one row of audit_records: hash-chained per tenant (hash = sha256 over every other field, prev_hash = the tenant's previous record's hash)."
 	return s
@@ -50,7 +50,7 @@ func configSchema() *jsonschema.Schema {
 		},
 	}
 	s := r.Reflect(&config.File{})
-	s.ID = "https://agentos.nexixai.dev/schemas/config.schema.json"
+	s.ID = "urn:agentos:schema:config"
 	s.Title = "agentos.yaml"
 	s.Description = "The AgentOS configuration file. Every key is optional; see docs/configuration.md."
 	for _, f := range config.Fields() {
