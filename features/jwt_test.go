@@ -268,4 +268,3 @@ func (w *world) registerJWT(sc *godog.ScenarioContext) {
 		return nil
 	})
 }
-

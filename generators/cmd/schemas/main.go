@@ -37,10 +37,10 @@ func auditSchema() *jsonschema.Schema {
 
 func configSchema() *jsonschema.Schema {
 	r := &jsonschema.Reflector{
-		DoNotReference:            true,
-		ExpandedStruct:            true,
-		FieldNameTag:              "yaml",
-		AllowAdditionalProperties: false,
+		DoNotReference:             true,
+		ExpandedStruct:             true,
+		FieldNameTag:               "yaml",
+		AllowAdditionalProperties:  false,
 		RequiredFromJSONSchemaTags: true, // every key is optional
 		Mapper: func(t reflect.Type) *jsonschema.Schema {
 			if t == reflect.TypeFor[time.Duration]() {
