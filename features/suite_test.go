@@ -108,6 +108,7 @@ func runSuite(t *testing.T, env *environment) {
 		TestingT: t,
 		Tags:     tags,
 		Output:   os.Stdout,
+		NoColors: true,
 	}
 	status := godog.TestSuite{
 		Name: "agentos",

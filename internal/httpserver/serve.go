@@ -64,7 +64,7 @@ func (s *Server) URL() string { return "http://" + s.Addr() }
 
 // Serve serves until Shutdown; it returns nil after a graceful shutdown.
 func (s *Server) Serve() error {
-	s.logger.Info("serving", "service", s.Name, "addr", s.Addr())
+	s.logger.Info("serving", "addr", s.Addr())
 	if err := s.srv.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve %s: %w", s.Name, err)
 	}

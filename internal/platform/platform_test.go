@@ -1,0 +1,121 @@
+package platform_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nexixai/agentos/internal/config"
+	"github.com/nexixai/agentos/internal/platform"
+)
+
+func testConfig(t *testing.T) config.Config {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.OrchestratorAddr, cfg.ModelPolicyAddr, cfg.FederationAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.AuditSink = "none"
+	cfg.ShutdownTimeout = 5 * time.Second
+	require.NoError(t, cfg.Validate())
+	return cfg
+}
+
+// A request in flight when the node is told to stop completes; new ones are refused.
+func TestServeDrainsInFlightRequests(t *testing.T) {
+	t.Parallel()
+	entered, release := make(chan struct{}), make(chan struct{})
+	node, err := platform.New(context.Background(), testConfig(t), slog.New(slog.DiscardHandler), platform.Options{
+		Inner: func(service string, h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if service == platform.Orchestrator && r.URL.Query().Get("slow") != "" {
+					close(entered)
+					<-release
+				}
+				h.ServeHTTP(w, r)
+			})
+		},
+	})
+	require.NoError(t, err)
+	base := node.URL(platform.Orchestrator)
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- node.Serve(ctx) }()
+
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	slow := make(chan result, 1)
+	go func() {
+		resp, err := http.Get(base + "/v1/health?slow=1")
+		if err != nil {
+			slow <- result{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		slow <- result{status: resp.StatusCode, body: string(b)}
+	}()
+	<-entered
+	stop() // as SIGTERM does
+	require.Eventually(t, func() bool {
+		_, err := http.Get(base + "/v1/health")
+		return err != nil
+	}, 5*time.Second, 20*time.Millisecond, "new connections are refused while draining")
+	close(release)
+
+	r := <-slow
+	require.NoError(t, r.err)
+	require.Equal(t, http.StatusOK, r.status)
+	require.Contains(t, r.body, `"status":"ok"`)
+	require.NoError(t, <-served)
+}
+
+func TestAdminTokenGeneratedOnceAndPrivate(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	tok, err := platform.AdminToken(cfg)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(tok), 16)
+	again, err := platform.AdminToken(cfg)
+	require.NoError(t, err)
+	require.Equal(t, tok, again, "the generated token is kept")
+	info, err := os.Stat(filepath.Join(cfg.DataDir, "admin-token"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+
+	cfg.AdminToken = "configured-token-123456"
+	got, err := platform.AdminToken(cfg)
+	require.NoError(t, err)
+	require.Equal(t, "configured-token-123456", got, "AGENTOS_ADMIN_TOKEN wins")
+}
+
+func TestUnknownServiceIsRefused(t *testing.T) {
+	t.Parallel()
+	_, err := platform.New(context.Background(), testConfig(t), slog.New(slog.DiscardHandler), platform.Options{Services: []string{"scheduler"}})
+	require.ErrorContains(t, err, `unknown service "scheduler"`)
+}
+
+func TestSingleServiceNode(t *testing.T) {
+	t.Parallel()
+	node, err := platform.New(context.Background(), testConfig(t), slog.New(slog.DiscardHandler), platform.Options{Services: []string{platform.Federation}})
+	require.NoError(t, err)
+	require.Empty(t, node.URL(platform.Orchestrator))
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- node.Serve(ctx) }()
+	resp, err := http.Get(node.URL(platform.Federation) + "/v1/federation/health")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	stop()
+	require.NoError(t, <-done)
+}
