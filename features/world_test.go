@@ -92,7 +92,7 @@ func (w *world) httpClient() *http.Client {
 }
 
 // creds implements the generated SecuritySource: each field left empty is skipped.
-type creds struct{ tenant, token, admin string }
+type creds struct{ tenant, token, admin, worker string }
 
 func (c creds) TenantHeader(context.Context, orchestratorapi.OperationName) (orchestratorapi.TenantHeader, error) {
 	if c.tenant == "" {
@@ -113,6 +113,13 @@ func (c creds) AdminToken(context.Context, orchestratorapi.OperationName) (orche
 		return orchestratorapi.AdminToken{}, ogenerrors.ErrSkipClientSecurity
 	}
 	return orchestratorapi.AdminToken{Token: c.admin}, nil
+}
+
+func (c creds) WorkerToken(context.Context, orchestratorapi.OperationName) (orchestratorapi.WorkerToken, error) {
+	if c.worker == "" {
+		return orchestratorapi.WorkerToken{}, ogenerrors.ErrSkipClientSecurity
+	}
+	return orchestratorapi.WorkerToken{Token: c.worker}, nil
 }
 
 func (w *world) orch(baseURL string, c creds) (*orchestratorapi.Client, error) {

@@ -4,9 +4,11 @@ package orchestratorapi
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/go-faster/errors"
+	"github.com/go-faster/jx"
 )
 
 func (s *ProblemStatusCode) Error() string {
@@ -36,6 +38,335 @@ func (s *AdminToken) SetToken(val string) {
 // SetRoles sets the value of Roles.
 func (s *AdminToken) SetRoles(val []string) {
 	s.Roles = val
+}
+
+// Ref: #/components/schemas/Agent
+type Agent struct {
+	AgentID      AgentId     `json:"agent_id"`
+	Version      int64       `json:"version"`
+	Model        string      `json:"model"`
+	Instructions string      `json:"instructions"`
+	Tools        []Tool      `json:"tools"`
+	Limits       AgentLimits `json:"limits"`
+	Labels       StringMap   `json:"labels"`
+	Description  string      `json:"description"`
+	// When the agent was first created.
+	CreatedAt time.Time `json:"created_at"`
+	// When this version was stored.
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// GetAgentID returns the value of AgentID.
+func (s *Agent) GetAgentID() AgentId {
+	return s.AgentID
+}
+
+// GetVersion returns the value of Version.
+func (s *Agent) GetVersion() int64 {
+	return s.Version
+}
+
+// GetModel returns the value of Model.
+func (s *Agent) GetModel() string {
+	return s.Model
+}
+
+// GetInstructions returns the value of Instructions.
+func (s *Agent) GetInstructions() string {
+	return s.Instructions
+}
+
+// GetTools returns the value of Tools.
+func (s *Agent) GetTools() []Tool {
+	return s.Tools
+}
+
+// GetLimits returns the value of Limits.
+func (s *Agent) GetLimits() AgentLimits {
+	return s.Limits
+}
+
+// GetLabels returns the value of Labels.
+func (s *Agent) GetLabels() StringMap {
+	return s.Labels
+}
+
+// GetDescription returns the value of Description.
+func (s *Agent) GetDescription() string {
+	return s.Description
+}
+
+// GetCreatedAt returns the value of CreatedAt.
+func (s *Agent) GetCreatedAt() time.Time {
+	return s.CreatedAt
+}
+
+// GetUpdatedAt returns the value of UpdatedAt.
+func (s *Agent) GetUpdatedAt() time.Time {
+	return s.UpdatedAt
+}
+
+// SetAgentID sets the value of AgentID.
+func (s *Agent) SetAgentID(val AgentId) {
+	s.AgentID = val
+}
+
+// SetVersion sets the value of Version.
+func (s *Agent) SetVersion(val int64) {
+	s.Version = val
+}
+
+// SetModel sets the value of Model.
+func (s *Agent) SetModel(val string) {
+	s.Model = val
+}
+
+// SetInstructions sets the value of Instructions.
+func (s *Agent) SetInstructions(val string) {
+	s.Instructions = val
+}
+
+// SetTools sets the value of Tools.
+func (s *Agent) SetTools(val []Tool) {
+	s.Tools = val
+}
+
+// SetLimits sets the value of Limits.
+func (s *Agent) SetLimits(val AgentLimits) {
+	s.Limits = val
+}
+
+// SetLabels sets the value of Labels.
+func (s *Agent) SetLabels(val StringMap) {
+	s.Labels = val
+}
+
+// SetDescription sets the value of Description.
+func (s *Agent) SetDescription(val string) {
+	s.Description = val
+}
+
+// SetCreatedAt sets the value of CreatedAt.
+func (s *Agent) SetCreatedAt(val time.Time) {
+	s.CreatedAt = val
+}
+
+// SetUpdatedAt sets the value of UpdatedAt.
+func (s *Agent) SetUpdatedAt(val time.Time) {
+	s.UpdatedAt = val
+}
+
+type AgentId string
+
+// Ref: #/components/schemas/AgentInput
+type AgentInput struct {
+	Model        string         `json:"model"`
+	Instructions OptString      `json:"instructions"`
+	Tools        []Tool         `json:"tools"`
+	Limits       OptAgentLimits `json:"limits"`
+	Labels       OptStringMap   `json:"labels"`
+	Description  OptString      `json:"description"`
+}
+
+// GetModel returns the value of Model.
+func (s *AgentInput) GetModel() string {
+	return s.Model
+}
+
+// GetInstructions returns the value of Instructions.
+func (s *AgentInput) GetInstructions() OptString {
+	return s.Instructions
+}
+
+// GetTools returns the value of Tools.
+func (s *AgentInput) GetTools() []Tool {
+	return s.Tools
+}
+
+// GetLimits returns the value of Limits.
+func (s *AgentInput) GetLimits() OptAgentLimits {
+	return s.Limits
+}
+
+// GetLabels returns the value of Labels.
+func (s *AgentInput) GetLabels() OptStringMap {
+	return s.Labels
+}
+
+// GetDescription returns the value of Description.
+func (s *AgentInput) GetDescription() OptString {
+	return s.Description
+}
+
+// SetModel sets the value of Model.
+func (s *AgentInput) SetModel(val string) {
+	s.Model = val
+}
+
+// SetInstructions sets the value of Instructions.
+func (s *AgentInput) SetInstructions(val OptString) {
+	s.Instructions = val
+}
+
+// SetTools sets the value of Tools.
+func (s *AgentInput) SetTools(val []Tool) {
+	s.Tools = val
+}
+
+// SetLimits sets the value of Limits.
+func (s *AgentInput) SetLimits(val OptAgentLimits) {
+	s.Limits = val
+}
+
+// SetLabels sets the value of Labels.
+func (s *AgentInput) SetLabels(val OptStringMap) {
+	s.Labels = val
+}
+
+// SetDescription sets the value of Description.
+func (s *AgentInput) SetDescription(val OptString) {
+	s.Description = val
+}
+
+// Ref: #/components/schemas/AgentLimits
+type AgentLimits struct {
+	// Model calls a run may make.
+	MaxSteps OptInt32 `json:"max_steps"`
+	// Tokens (prompt + completion) a run may use.
+	MaxTokens OptInt64 `json:"max_tokens"`
+	// Longest a run may take from creation; its deadline unless the run sets an earlier one.
+	TimeoutSeconds OptInt32 `json:"timeout_seconds"`
+}
+
+// GetMaxSteps returns the value of MaxSteps.
+func (s *AgentLimits) GetMaxSteps() OptInt32 {
+	return s.MaxSteps
+}
+
+// GetMaxTokens returns the value of MaxTokens.
+func (s *AgentLimits) GetMaxTokens() OptInt64 {
+	return s.MaxTokens
+}
+
+// GetTimeoutSeconds returns the value of TimeoutSeconds.
+func (s *AgentLimits) GetTimeoutSeconds() OptInt32 {
+	return s.TimeoutSeconds
+}
+
+// SetMaxSteps sets the value of MaxSteps.
+func (s *AgentLimits) SetMaxSteps(val OptInt32) {
+	s.MaxSteps = val
+}
+
+// SetMaxTokens sets the value of MaxTokens.
+func (s *AgentLimits) SetMaxTokens(val OptInt64) {
+	s.MaxTokens = val
+}
+
+// SetTimeoutSeconds sets the value of TimeoutSeconds.
+func (s *AgentLimits) SetTimeoutSeconds(val OptInt32) {
+	s.TimeoutSeconds = val
+}
+
+// Ref: #/components/schemas/AgentList
+type AgentList struct {
+	Items      []Agent   `json:"items"`
+	NextCursor OptString `json:"next_cursor"`
+}
+
+// GetItems returns the value of Items.
+func (s *AgentList) GetItems() []Agent {
+	return s.Items
+}
+
+// GetNextCursor returns the value of NextCursor.
+func (s *AgentList) GetNextCursor() OptString {
+	return s.NextCursor
+}
+
+// SetItems sets the value of Items.
+func (s *AgentList) SetItems(val []Agent) {
+	s.Items = val
+}
+
+// SetNextCursor sets the value of NextCursor.
+func (s *AgentList) SetNextCursor(val OptString) {
+	s.NextCursor = val
+}
+
+// Ref: #/components/schemas/AppendEventsInput
+type AppendEventsInput struct {
+	LeaseID      string `json:"lease_id"`
+	FencingToken int32  `json:"fencing_token"`
+	// Retrying a batch with the same id appends it once.
+	BatchID OptString     `json:"batch_id"`
+	Events  []WorkerEvent `json:"events"`
+}
+
+// GetLeaseID returns the value of LeaseID.
+func (s *AppendEventsInput) GetLeaseID() string {
+	return s.LeaseID
+}
+
+// GetFencingToken returns the value of FencingToken.
+func (s *AppendEventsInput) GetFencingToken() int32 {
+	return s.FencingToken
+}
+
+// GetBatchID returns the value of BatchID.
+func (s *AppendEventsInput) GetBatchID() OptString {
+	return s.BatchID
+}
+
+// GetEvents returns the value of Events.
+func (s *AppendEventsInput) GetEvents() []WorkerEvent {
+	return s.Events
+}
+
+// SetLeaseID sets the value of LeaseID.
+func (s *AppendEventsInput) SetLeaseID(val string) {
+	s.LeaseID = val
+}
+
+// SetFencingToken sets the value of FencingToken.
+func (s *AppendEventsInput) SetFencingToken(val int32) {
+	s.FencingToken = val
+}
+
+// SetBatchID sets the value of BatchID.
+func (s *AppendEventsInput) SetBatchID(val OptString) {
+	s.BatchID = val
+}
+
+// SetEvents sets the value of Events.
+func (s *AppendEventsInput) SetEvents(val []WorkerEvent) {
+	s.Events = val
+}
+
+// Ref: #/components/schemas/AppendEventsResult
+type AppendEventsResult struct {
+	LastSeq         int64 `json:"last_seq"`
+	CancelRequested bool  `json:"cancel_requested"`
+}
+
+// GetLastSeq returns the value of LastSeq.
+func (s *AppendEventsResult) GetLastSeq() int64 {
+	return s.LastSeq
+}
+
+// GetCancelRequested returns the value of CancelRequested.
+func (s *AppendEventsResult) GetCancelRequested() bool {
+	return s.CancelRequested
+}
+
+// SetLastSeq sets the value of LastSeq.
+func (s *AppendEventsResult) SetLastSeq(val int64) {
+	s.LastSeq = val
+}
+
+// SetCancelRequested sets the value of CancelRequested.
+func (s *AppendEventsResult) SetCancelRequested(val bool) {
+	s.CancelRequested = val
 }
 
 type BearerAuth struct {
@@ -142,8 +473,107 @@ func (s *CallerAuthMode) UnmarshalText(data []byte) error {
 	}
 }
 
+// Ref: #/components/schemas/CompleteInput
+type CompleteInput struct {
+	LeaseID      string   `json:"lease_id"`
+	FencingToken int32    `json:"fencing_token"`
+	Output       string   `json:"output"`
+	Usage        OptUsage `json:"usage"`
+}
+
+// GetLeaseID returns the value of LeaseID.
+func (s *CompleteInput) GetLeaseID() string {
+	return s.LeaseID
+}
+
+// GetFencingToken returns the value of FencingToken.
+func (s *CompleteInput) GetFencingToken() int32 {
+	return s.FencingToken
+}
+
+// GetOutput returns the value of Output.
+func (s *CompleteInput) GetOutput() string {
+	return s.Output
+}
+
+// GetUsage returns the value of Usage.
+func (s *CompleteInput) GetUsage() OptUsage {
+	return s.Usage
+}
+
+// SetLeaseID sets the value of LeaseID.
+func (s *CompleteInput) SetLeaseID(val string) {
+	s.LeaseID = val
+}
+
+// SetFencingToken sets the value of FencingToken.
+func (s *CompleteInput) SetFencingToken(val int32) {
+	s.FencingToken = val
+}
+
+// SetOutput sets the value of Output.
+func (s *CompleteInput) SetOutput(val string) {
+	s.Output = val
+}
+
+// SetUsage sets the value of Usage.
+func (s *CompleteInput) SetUsage(val OptUsage) {
+	s.Usage = val
+}
+
+// DeleteAgentNoContent is response for DeleteAgent operation.
+type DeleteAgentNoContent struct{}
+
 // DeleteTenantNoContent is response for DeleteTenant operation.
 type DeleteTenantNoContent struct{}
+
+// Ref: #/components/schemas/FailInput
+type FailInput struct {
+	LeaseID      string   `json:"lease_id"`
+	FencingToken int32    `json:"fencing_token"`
+	Error        RunError `json:"error"`
+	Usage        OptUsage `json:"usage"`
+}
+
+// GetLeaseID returns the value of LeaseID.
+func (s *FailInput) GetLeaseID() string {
+	return s.LeaseID
+}
+
+// GetFencingToken returns the value of FencingToken.
+func (s *FailInput) GetFencingToken() int32 {
+	return s.FencingToken
+}
+
+// GetError returns the value of Error.
+func (s *FailInput) GetError() RunError {
+	return s.Error
+}
+
+// GetUsage returns the value of Usage.
+func (s *FailInput) GetUsage() OptUsage {
+	return s.Usage
+}
+
+// SetLeaseID sets the value of LeaseID.
+func (s *FailInput) SetLeaseID(val string) {
+	s.LeaseID = val
+}
+
+// SetFencingToken sets the value of FencingToken.
+func (s *FailInput) SetFencingToken(val int32) {
+	s.FencingToken = val
+}
+
+// SetError sets the value of Error.
+func (s *FailInput) SetError(val RunError) {
+	s.Error = val
+}
+
+// SetUsage sets the value of Usage.
+func (s *FailInput) SetUsage(val OptUsage) {
+	s.Usage = val
+}
 
 // Ref: #/components/schemas/FieldError
 type FieldError struct {
@@ -172,6 +602,63 @@ func (s *FieldError) SetField(val string) {
 func (s *FieldError) SetReason(val string) {
 	s.Reason = val
 }
+
+type GetRunEventsFormat string
+
+const (
+	GetRunEventsFormatSse  GetRunEventsFormat = "sse"
+	GetRunEventsFormatJSON GetRunEventsFormat = "json"
+)
+
+// AllValues returns all GetRunEventsFormat values.
+func (GetRunEventsFormat) AllValues() []GetRunEventsFormat {
+	return []GetRunEventsFormat{
+		GetRunEventsFormatSse,
+		GetRunEventsFormatJSON,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s GetRunEventsFormat) MarshalText() ([]byte, error) {
+	switch s {
+	case GetRunEventsFormatSse:
+		return []byte(s), nil
+	case GetRunEventsFormatJSON:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *GetRunEventsFormat) UnmarshalText(data []byte) error {
+	switch GetRunEventsFormat(data) {
+	case GetRunEventsFormatSse:
+		*s = GetRunEventsFormatSse
+		return nil
+	case GetRunEventsFormatJSON:
+		*s = GetRunEventsFormatJSON
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+type GetRunEventsOKTextEventStream struct {
+	Data io.Reader
+}
+
+// Read reads data from the Data reader.
+//
+// Kept to satisfy the io.Reader interface.
+func (s GetRunEventsOKTextEventStream) Read(p []byte) (n int, err error) {
+	if s.Data == nil {
+		return 0, io.EOF
+	}
+	return s.Data.Read(p)
+}
+
+func (*GetRunEventsOKTextEventStream) getRunEventsRes() {}
 
 // Ref: #/components/schemas/Health
 type Health struct {
@@ -244,6 +731,507 @@ func (s *HealthStatus) UnmarshalText(data []byte) error {
 	default:
 		return errors.Errorf("invalid value: %q", data)
 	}
+}
+
+// Ref: #/components/schemas/HeartbeatInput
+type HeartbeatInput struct {
+	FencingToken int32 `json:"fencing_token"`
+}
+
+// GetFencingToken returns the value of FencingToken.
+func (s *HeartbeatInput) GetFencingToken() int32 {
+	return s.FencingToken
+}
+
+// SetFencingToken sets the value of FencingToken.
+func (s *HeartbeatInput) SetFencingToken(val int32) {
+	s.FencingToken = val
+}
+
+// Ref: #/components/schemas/HeartbeatResult
+type HeartbeatResult struct {
+	ExpiresAt       time.Time `json:"expires_at"`
+	CancelRequested bool      `json:"cancel_requested"`
+}
+
+// GetExpiresAt returns the value of ExpiresAt.
+func (s *HeartbeatResult) GetExpiresAt() time.Time {
+	return s.ExpiresAt
+}
+
+// GetCancelRequested returns the value of CancelRequested.
+func (s *HeartbeatResult) GetCancelRequested() bool {
+	return s.CancelRequested
+}
+
+// SetExpiresAt sets the value of ExpiresAt.
+func (s *HeartbeatResult) SetExpiresAt(val time.Time) {
+	s.ExpiresAt = val
+}
+
+// SetCancelRequested sets the value of CancelRequested.
+func (s *HeartbeatResult) SetCancelRequested(val bool) {
+	s.CancelRequested = val
+}
+
+// Ref: #/components/schemas/Lease
+type Lease struct {
+	LeaseID      string    `json:"lease_id"`
+	FencingToken int32     `json:"fencing_token"`
+	ExpiresAt    time.Time `json:"expires_at"`
+}
+
+// GetLeaseID returns the value of LeaseID.
+func (s *Lease) GetLeaseID() string {
+	return s.LeaseID
+}
+
+// GetFencingToken returns the value of FencingToken.
+func (s *Lease) GetFencingToken() int32 {
+	return s.FencingToken
+}
+
+// GetExpiresAt returns the value of ExpiresAt.
+func (s *Lease) GetExpiresAt() time.Time {
+	return s.ExpiresAt
+}
+
+// SetLeaseID sets the value of LeaseID.
+func (s *Lease) SetLeaseID(val string) {
+	s.LeaseID = val
+}
+
+// SetFencingToken sets the value of FencingToken.
+func (s *Lease) SetFencingToken(val int32) {
+	s.FencingToken = val
+}
+
+// SetExpiresAt sets the value of ExpiresAt.
+func (s *Lease) SetExpiresAt(val time.Time) {
+	s.ExpiresAt = val
+}
+
+// Ref: #/components/schemas/LeaseInput
+type LeaseInput struct {
+	WorkerID    string   `json:"worker_id"`
+	MaxRuns     OptInt32 `json:"max_runs"`
+	WaitSeconds OptInt32 `json:"wait_seconds"`
+}
+
+// GetWorkerID returns the value of WorkerID.
+func (s *LeaseInput) GetWorkerID() string {
+	return s.WorkerID
+}
+
+// GetMaxRuns returns the value of MaxRuns.
+func (s *LeaseInput) GetMaxRuns() OptInt32 {
+	return s.MaxRuns
+}
+
+// GetWaitSeconds returns the value of WaitSeconds.
+func (s *LeaseInput) GetWaitSeconds() OptInt32 {
+	return s.WaitSeconds
+}
+
+// SetWorkerID sets the value of WorkerID.
+func (s *LeaseInput) SetWorkerID(val string) {
+	s.WorkerID = val
+}
+
+// SetMaxRuns sets the value of MaxRuns.
+func (s *LeaseInput) SetMaxRuns(val OptInt32) {
+	s.MaxRuns = val
+}
+
+// SetWaitSeconds sets the value of WaitSeconds.
+func (s *LeaseInput) SetWaitSeconds(val OptInt32) {
+	s.WaitSeconds = val
+}
+
+// Ref: #/components/schemas/LeaseResult
+type LeaseResult struct {
+	Runs []LeasedRun `json:"runs"`
+}
+
+// GetRuns returns the value of Runs.
+func (s *LeaseResult) GetRuns() []LeasedRun {
+	return s.Runs
+}
+
+// SetRuns sets the value of Runs.
+func (s *LeaseResult) SetRuns(val []LeasedRun) {
+	s.Runs = val
+}
+
+// Ref: #/components/schemas/LeasedRun
+type LeasedRun struct {
+	Run   Run   `json:"run"`
+	Agent Agent `json:"agent"`
+	Lease Lease `json:"lease"`
+}
+
+// GetRun returns the value of Run.
+func (s *LeasedRun) GetRun() Run {
+	return s.Run
+}
+
+// GetAgent returns the value of Agent.
+func (s *LeasedRun) GetAgent() Agent {
+	return s.Agent
+}
+
+// GetLease returns the value of Lease.
+func (s *LeasedRun) GetLease() Lease {
+	return s.Lease
+}
+
+// SetRun sets the value of Run.
+func (s *LeasedRun) SetRun(val Run) {
+	s.Run = val
+}
+
+// SetAgent sets the value of Agent.
+func (s *LeasedRun) SetAgent(val Agent) {
+	s.Agent = val
+}
+
+// SetLease sets the value of Lease.
+func (s *LeasedRun) SetLease(val Lease) {
+	s.Lease = val
+}
+
+// An MCP server whose tools the agent may call.
+// Ref: #/components/schemas/McpServer
+type McpServer struct {
+	Transport McpServerTransport `json:"transport"`
+	// For `stdio`, the command and its arguments.
+	Command []string `json:"command"`
+	// For `http`, the Streamable HTTP endpoint.
+	URL OptString    `json:"url"`
+	Env OptStringMap `json:"env"`
+	// Only these of the server's tools (all when absent).
+	Tools []string `json:"tools"`
+}
+
+// GetTransport returns the value of Transport.
+func (s *McpServer) GetTransport() McpServerTransport {
+	return s.Transport
+}
+
+// GetCommand returns the value of Command.
+func (s *McpServer) GetCommand() []string {
+	return s.Command
+}
+
+// GetURL returns the value of URL.
+func (s *McpServer) GetURL() OptString {
+	return s.URL
+}
+
+// GetEnv returns the value of Env.
+func (s *McpServer) GetEnv() OptStringMap {
+	return s.Env
+}
+
+// GetTools returns the value of Tools.
+func (s *McpServer) GetTools() []string {
+	return s.Tools
+}
+
+// SetTransport sets the value of Transport.
+func (s *McpServer) SetTransport(val McpServerTransport) {
+	s.Transport = val
+}
+
+// SetCommand sets the value of Command.
+func (s *McpServer) SetCommand(val []string) {
+	s.Command = val
+}
+
+// SetURL sets the value of URL.
+func (s *McpServer) SetURL(val OptString) {
+	s.URL = val
+}
+
+// SetEnv sets the value of Env.
+func (s *McpServer) SetEnv(val OptStringMap) {
+	s.Env = val
+}
+
+// SetTools sets the value of Tools.
+func (s *McpServer) SetTools(val []string) {
+	s.Tools = val
+}
+
+type McpServerTransport string
+
+const (
+	McpServerTransportStdio McpServerTransport = "stdio"
+	McpServerTransportHTTP  McpServerTransport = "http"
+)
+
+// AllValues returns all McpServerTransport values.
+func (McpServerTransport) AllValues() []McpServerTransport {
+	return []McpServerTransport{
+		McpServerTransportStdio,
+		McpServerTransportHTTP,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s McpServerTransport) MarshalText() ([]byte, error) {
+	switch s {
+	case McpServerTransportStdio:
+		return []byte(s), nil
+	case McpServerTransportHTTP:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *McpServerTransport) UnmarshalText(data []byte) error {
+	switch McpServerTransport(data) {
+	case McpServerTransportStdio:
+		*s = McpServerTransportStdio
+		return nil
+	case McpServerTransportHTTP:
+		*s = McpServerTransportHTTP
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+// NewOptAgentId returns new OptAgentId with value set to v.
+func NewOptAgentId(v AgentId) OptAgentId {
+	return OptAgentId{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptAgentId is optional AgentId.
+type OptAgentId struct {
+	Value AgentId
+	Set   bool
+}
+
+// IsSet returns true if OptAgentId was set.
+func (o OptAgentId) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptAgentId) Reset() {
+	var v AgentId
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptAgentId) SetTo(v AgentId) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptAgentId) Get() (v AgentId, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptAgentId) Or(d AgentId) AgentId {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptAgentLimits returns new OptAgentLimits with value set to v.
+func NewOptAgentLimits(v AgentLimits) OptAgentLimits {
+	return OptAgentLimits{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptAgentLimits is optional AgentLimits.
+type OptAgentLimits struct {
+	Value AgentLimits
+	Set   bool
+}
+
+// IsSet returns true if OptAgentLimits was set.
+func (o OptAgentLimits) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptAgentLimits) Reset() {
+	var v AgentLimits
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptAgentLimits) SetTo(v AgentLimits) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptAgentLimits) Get() (v AgentLimits, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptAgentLimits) Or(d AgentLimits) AgentLimits {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptBool returns new OptBool with value set to v.
+func NewOptBool(v bool) OptBool {
+	return OptBool{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptBool is optional bool.
+type OptBool struct {
+	Value bool
+	Set   bool
+}
+
+// IsSet returns true if OptBool was set.
+func (o OptBool) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptBool) Reset() {
+	var v bool
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptBool) SetTo(v bool) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptBool) Get() (v bool, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptBool) Or(d bool) bool {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptDateTime returns new OptDateTime with value set to v.
+func NewOptDateTime(v time.Time) OptDateTime {
+	return OptDateTime{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptDateTime is optional time.Time.
+type OptDateTime struct {
+	Value time.Time
+	Set   bool
+}
+
+// IsSet returns true if OptDateTime was set.
+func (o OptDateTime) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptDateTime) Reset() {
+	var v time.Time
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptDateTime) SetTo(v time.Time) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptDateTime) Get() (v time.Time, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptDateTime) Or(d time.Time) time.Time {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptGetRunEventsFormat returns new OptGetRunEventsFormat with value set to v.
+func NewOptGetRunEventsFormat(v GetRunEventsFormat) OptGetRunEventsFormat {
+	return OptGetRunEventsFormat{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptGetRunEventsFormat is optional GetRunEventsFormat.
+type OptGetRunEventsFormat struct {
+	Value GetRunEventsFormat
+	Set   bool
+}
+
+// IsSet returns true if OptGetRunEventsFormat was set.
+func (o OptGetRunEventsFormat) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptGetRunEventsFormat) Reset() {
+	var v GetRunEventsFormat
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptGetRunEventsFormat) SetTo(v GetRunEventsFormat) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptGetRunEventsFormat) Get() (v GetRunEventsFormat, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptGetRunEventsFormat) Or(d GetRunEventsFormat) GetRunEventsFormat {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
 }
 
 // NewOptInt32 returns new OptInt32 with value set to v.
@@ -338,6 +1326,98 @@ func (o OptInt64) Or(d int64) int64 {
 	return d
 }
 
+// NewOptMcpServer returns new OptMcpServer with value set to v.
+func NewOptMcpServer(v McpServer) OptMcpServer {
+	return OptMcpServer{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptMcpServer is optional McpServer.
+type OptMcpServer struct {
+	Value McpServer
+	Set   bool
+}
+
+// IsSet returns true if OptMcpServer was set.
+func (o OptMcpServer) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptMcpServer) Reset() {
+	var v McpServer
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptMcpServer) SetTo(v McpServer) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptMcpServer) Get() (v McpServer, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptMcpServer) Or(d McpServer) McpServer {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptRunError returns new OptRunError with value set to v.
+func NewOptRunError(v RunError) OptRunError {
+	return OptRunError{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptRunError is optional RunError.
+type OptRunError struct {
+	Value RunError
+	Set   bool
+}
+
+// IsSet returns true if OptRunError was set.
+func (o OptRunError) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptRunError) Reset() {
+	var v RunError
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptRunError) SetTo(v RunError) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptRunError) Get() (v RunError, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptRunError) Or(d RunError) RunError {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
 // NewOptString returns new OptString with value set to v.
 func NewOptString(v string) OptString {
 	return OptString{
@@ -378,6 +1458,52 @@ func (o OptString) Get() (v string, ok bool) {
 
 // Or returns value if set, or given parameter if does not.
 func (o OptString) Or(d string) string {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptStringMap returns new OptStringMap with value set to v.
+func NewOptStringMap(v StringMap) OptStringMap {
+	return OptStringMap{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptStringMap is optional StringMap.
+type OptStringMap struct {
+	Value StringMap
+	Set   bool
+}
+
+// IsSet returns true if OptStringMap was set.
+func (o OptStringMap) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptStringMap) Reset() {
+	var v StringMap
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptStringMap) SetTo(v StringMap) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptStringMap) Get() (v StringMap, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptStringMap) Or(d StringMap) StringMap {
 	if v, ok := o.Get(); ok {
 		return v
 	}
@@ -470,6 +1596,190 @@ func (o OptTenantQuotas) Get() (v TenantQuotas, ok bool) {
 
 // Or returns value if set, or given parameter if does not.
 func (o OptTenantQuotas) Or(d TenantQuotas) TenantQuotas {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptToolParameters returns new OptToolParameters with value set to v.
+func NewOptToolParameters(v ToolParameters) OptToolParameters {
+	return OptToolParameters{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptToolParameters is optional ToolParameters.
+type OptToolParameters struct {
+	Value ToolParameters
+	Set   bool
+}
+
+// IsSet returns true if OptToolParameters was set.
+func (o OptToolParameters) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptToolParameters) Reset() {
+	var v ToolParameters
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptToolParameters) SetTo(v ToolParameters) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptToolParameters) Get() (v ToolParameters, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptToolParameters) Or(d ToolParameters) ToolParameters {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptToolType returns new OptToolType with value set to v.
+func NewOptToolType(v ToolType) OptToolType {
+	return OptToolType{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptToolType is optional ToolType.
+type OptToolType struct {
+	Value ToolType
+	Set   bool
+}
+
+// IsSet returns true if OptToolType was set.
+func (o OptToolType) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptToolType) Reset() {
+	var v ToolType
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptToolType) SetTo(v ToolType) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptToolType) Get() (v ToolType, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptToolType) Or(d ToolType) ToolType {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptUsage returns new OptUsage with value set to v.
+func NewOptUsage(v Usage) OptUsage {
+	return OptUsage{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptUsage is optional Usage.
+type OptUsage struct {
+	Value Usage
+	Set   bool
+}
+
+// IsSet returns true if OptUsage was set.
+func (o OptUsage) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptUsage) Reset() {
+	var v Usage
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptUsage) SetTo(v Usage) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptUsage) Get() (v Usage, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptUsage) Or(d Usage) Usage {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptWorkerEventData returns new OptWorkerEventData with value set to v.
+func NewOptWorkerEventData(v WorkerEventData) OptWorkerEventData {
+	return OptWorkerEventData{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptWorkerEventData is optional WorkerEventData.
+type OptWorkerEventData struct {
+	Value WorkerEventData
+	Set   bool
+}
+
+// IsSet returns true if OptWorkerEventData was set.
+func (o OptWorkerEventData) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptWorkerEventData) Reset() {
+	var v WorkerEventData
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptWorkerEventData) SetTo(v WorkerEventData) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptWorkerEventData) Get() (v WorkerEventData, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptWorkerEventData) Or(d WorkerEventData) WorkerEventData {
 	if v, ok := o.Get(); ok {
 		return v
 	}
@@ -603,6 +1913,14 @@ func (s *ProblemStatusCode) SetResponse(val Problem) {
 	s.Response = val
 }
 
+type PutAgentCreated Agent
+
+func (*PutAgentCreated) putAgentRes() {}
+
+type PutAgentOK Agent
+
+func (*PutAgentOK) putAgentRes() {}
+
 type PutTenantCreated Tenant
 
 func (*PutTenantCreated) putTenantRes() {}
@@ -693,6 +2011,531 @@ func (s *ReadinessStatus) UnmarshalText(data []byte) error {
 	default:
 		return errors.Errorf("invalid value: %q", data)
 	}
+}
+
+// Ref: #/components/schemas/Run
+type Run struct {
+	RunID        RunId       `json:"run_id"`
+	TenantID     TenantId    `json:"tenant_id"`
+	AgentID      AgentId     `json:"agent_id"`
+	AgentVersion int64       `json:"agent_version"`
+	Status       RunStatus   `json:"status"`
+	Input        string      `json:"input"`
+	Output       OptString   `json:"output"`
+	Error        OptRunError `json:"error"`
+	// How many times the run was leased (the fencing token of its current lease).
+	Attempt     int32       `json:"attempt"`
+	MaxAttempts int32       `json:"max_attempts"`
+	Usage       Usage       `json:"usage"`
+	Metadata    StringMap   `json:"metadata"`
+	CreatedAt   time.Time   `json:"created_at"`
+	StartedAt   OptDateTime `json:"started_at"`
+	EndedAt     OptDateTime `json:"ended_at"`
+	Deadline    OptDateTime `json:"deadline"`
+	// Seq of the run's newest event.
+	LastSeq int64 `json:"last_seq"`
+}
+
+// GetRunID returns the value of RunID.
+func (s *Run) GetRunID() RunId {
+	return s.RunID
+}
+
+// GetTenantID returns the value of TenantID.
+func (s *Run) GetTenantID() TenantId {
+	return s.TenantID
+}
+
+// GetAgentID returns the value of AgentID.
+func (s *Run) GetAgentID() AgentId {
+	return s.AgentID
+}
+
+// GetAgentVersion returns the value of AgentVersion.
+func (s *Run) GetAgentVersion() int64 {
+	return s.AgentVersion
+}
+
+// GetStatus returns the value of Status.
+func (s *Run) GetStatus() RunStatus {
+	return s.Status
+}
+
+// GetInput returns the value of Input.
+func (s *Run) GetInput() string {
+	return s.Input
+}
+
+// GetOutput returns the value of Output.
+func (s *Run) GetOutput() OptString {
+	return s.Output
+}
+
+// GetError returns the value of Error.
+func (s *Run) GetError() OptRunError {
+	return s.Error
+}
+
+// GetAttempt returns the value of Attempt.
+func (s *Run) GetAttempt() int32 {
+	return s.Attempt
+}
+
+// GetMaxAttempts returns the value of MaxAttempts.
+func (s *Run) GetMaxAttempts() int32 {
+	return s.MaxAttempts
+}
+
+// GetUsage returns the value of Usage.
+func (s *Run) GetUsage() Usage {
+	return s.Usage
+}
+
+// GetMetadata returns the value of Metadata.
+func (s *Run) GetMetadata() StringMap {
+	return s.Metadata
+}
+
+// GetCreatedAt returns the value of CreatedAt.
+func (s *Run) GetCreatedAt() time.Time {
+	return s.CreatedAt
+}
+
+// GetStartedAt returns the value of StartedAt.
+func (s *Run) GetStartedAt() OptDateTime {
+	return s.StartedAt
+}
+
+// GetEndedAt returns the value of EndedAt.
+func (s *Run) GetEndedAt() OptDateTime {
+	return s.EndedAt
+}
+
+// GetDeadline returns the value of Deadline.
+func (s *Run) GetDeadline() OptDateTime {
+	return s.Deadline
+}
+
+// GetLastSeq returns the value of LastSeq.
+func (s *Run) GetLastSeq() int64 {
+	return s.LastSeq
+}
+
+// SetRunID sets the value of RunID.
+func (s *Run) SetRunID(val RunId) {
+	s.RunID = val
+}
+
+// SetTenantID sets the value of TenantID.
+func (s *Run) SetTenantID(val TenantId) {
+	s.TenantID = val
+}
+
+// SetAgentID sets the value of AgentID.
+func (s *Run) SetAgentID(val AgentId) {
+	s.AgentID = val
+}
+
+// SetAgentVersion sets the value of AgentVersion.
+func (s *Run) SetAgentVersion(val int64) {
+	s.AgentVersion = val
+}
+
+// SetStatus sets the value of Status.
+func (s *Run) SetStatus(val RunStatus) {
+	s.Status = val
+}
+
+// SetInput sets the value of Input.
+func (s *Run) SetInput(val string) {
+	s.Input = val
+}
+
+// SetOutput sets the value of Output.
+func (s *Run) SetOutput(val OptString) {
+	s.Output = val
+}
+
+// SetError sets the value of Error.
+func (s *Run) SetError(val OptRunError) {
+	s.Error = val
+}
+
+// SetAttempt sets the value of Attempt.
+func (s *Run) SetAttempt(val int32) {
+	s.Attempt = val
+}
+
+// SetMaxAttempts sets the value of MaxAttempts.
+func (s *Run) SetMaxAttempts(val int32) {
+	s.MaxAttempts = val
+}
+
+// SetUsage sets the value of Usage.
+func (s *Run) SetUsage(val Usage) {
+	s.Usage = val
+}
+
+// SetMetadata sets the value of Metadata.
+func (s *Run) SetMetadata(val StringMap) {
+	s.Metadata = val
+}
+
+// SetCreatedAt sets the value of CreatedAt.
+func (s *Run) SetCreatedAt(val time.Time) {
+	s.CreatedAt = val
+}
+
+// SetStartedAt sets the value of StartedAt.
+func (s *Run) SetStartedAt(val OptDateTime) {
+	s.StartedAt = val
+}
+
+// SetEndedAt sets the value of EndedAt.
+func (s *Run) SetEndedAt(val OptDateTime) {
+	s.EndedAt = val
+}
+
+// SetDeadline sets the value of Deadline.
+func (s *Run) SetDeadline(val OptDateTime) {
+	s.Deadline = val
+}
+
+// SetLastSeq sets the value of LastSeq.
+func (s *Run) SetLastSeq(val int64) {
+	s.LastSeq = val
+}
+
+// Ref: #/components/schemas/RunError
+type RunError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// GetCode returns the value of Code.
+func (s *RunError) GetCode() string {
+	return s.Code
+}
+
+// GetMessage returns the value of Message.
+func (s *RunError) GetMessage() string {
+	return s.Message
+}
+
+// SetCode sets the value of Code.
+func (s *RunError) SetCode(val string) {
+	s.Code = val
+}
+
+// SetMessage sets the value of Message.
+func (s *RunError) SetMessage(val string) {
+	s.Message = val
+}
+
+// Ref: #/components/schemas/RunEvent
+type RunEvent struct {
+	RunID RunId `json:"run_id"`
+	Seq   int64 `json:"seq"`
+	// Run.queued, run.started, model.delta, model.message, tool.call, tool.result, run.cancelling,
+	// run.completed, run.failed, run.cancelled or run.timed_out.
+	Type string       `json:"type"`
+	Data RunEventData `json:"data"`
+	Time time.Time    `json:"time"`
+}
+
+// GetRunID returns the value of RunID.
+func (s *RunEvent) GetRunID() RunId {
+	return s.RunID
+}
+
+// GetSeq returns the value of Seq.
+func (s *RunEvent) GetSeq() int64 {
+	return s.Seq
+}
+
+// GetType returns the value of Type.
+func (s *RunEvent) GetType() string {
+	return s.Type
+}
+
+// GetData returns the value of Data.
+func (s *RunEvent) GetData() RunEventData {
+	return s.Data
+}
+
+// GetTime returns the value of Time.
+func (s *RunEvent) GetTime() time.Time {
+	return s.Time
+}
+
+// SetRunID sets the value of RunID.
+func (s *RunEvent) SetRunID(val RunId) {
+	s.RunID = val
+}
+
+// SetSeq sets the value of Seq.
+func (s *RunEvent) SetSeq(val int64) {
+	s.Seq = val
+}
+
+// SetType sets the value of Type.
+func (s *RunEvent) SetType(val string) {
+	s.Type = val
+}
+
+// SetData sets the value of Data.
+func (s *RunEvent) SetData(val RunEventData) {
+	s.Data = val
+}
+
+// SetTime sets the value of Time.
+func (s *RunEvent) SetTime(val time.Time) {
+	s.Time = val
+}
+
+type RunEventData map[string]jx.Raw
+
+func (s *RunEventData) init() RunEventData {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Ref: #/components/schemas/RunEventPage
+type RunEventPage struct {
+	Events []RunEvent `json:"events"`
+	// Pass as `after` for the next page.
+	NextAfter OptInt64 `json:"next_after"`
+	// True when the page holds the run's terminal event.
+	Terminal bool `json:"terminal"`
+}
+
+// GetEvents returns the value of Events.
+func (s *RunEventPage) GetEvents() []RunEvent {
+	return s.Events
+}
+
+// GetNextAfter returns the value of NextAfter.
+func (s *RunEventPage) GetNextAfter() OptInt64 {
+	return s.NextAfter
+}
+
+// GetTerminal returns the value of Terminal.
+func (s *RunEventPage) GetTerminal() bool {
+	return s.Terminal
+}
+
+// SetEvents sets the value of Events.
+func (s *RunEventPage) SetEvents(val []RunEvent) {
+	s.Events = val
+}
+
+// SetNextAfter sets the value of NextAfter.
+func (s *RunEventPage) SetNextAfter(val OptInt64) {
+	s.NextAfter = val
+}
+
+// SetTerminal sets the value of Terminal.
+func (s *RunEventPage) SetTerminal(val bool) {
+	s.Terminal = val
+}
+
+func (*RunEventPage) getRunEventsRes() {}
+
+// RunHeaders wraps Run with response headers.
+type RunHeaders struct {
+	IdempotentReplayed OptBool
+	Response           Run
+}
+
+// GetIdempotentReplayed returns the value of IdempotentReplayed.
+func (s *RunHeaders) GetIdempotentReplayed() OptBool {
+	return s.IdempotentReplayed
+}
+
+// GetResponse returns the value of Response.
+func (s *RunHeaders) GetResponse() Run {
+	return s.Response
+}
+
+// SetIdempotentReplayed sets the value of IdempotentReplayed.
+func (s *RunHeaders) SetIdempotentReplayed(val OptBool) {
+	s.IdempotentReplayed = val
+}
+
+// SetResponse sets the value of Response.
+func (s *RunHeaders) SetResponse(val Run) {
+	s.Response = val
+}
+
+type RunId string
+
+// Ref: #/components/schemas/RunInput
+type RunInput struct {
+	Input    string       `json:"input"`
+	Metadata OptStringMap `json:"metadata"`
+	// The run ends `timed_out` if it is not over by then.
+	Deadline OptDateTime `json:"deadline"`
+	// Synonym of the `Idempotency-Key` header.
+	IdempotencyKey OptString `json:"idempotency_key"`
+}
+
+// GetInput returns the value of Input.
+func (s *RunInput) GetInput() string {
+	return s.Input
+}
+
+// GetMetadata returns the value of Metadata.
+func (s *RunInput) GetMetadata() OptStringMap {
+	return s.Metadata
+}
+
+// GetDeadline returns the value of Deadline.
+func (s *RunInput) GetDeadline() OptDateTime {
+	return s.Deadline
+}
+
+// GetIdempotencyKey returns the value of IdempotencyKey.
+func (s *RunInput) GetIdempotencyKey() OptString {
+	return s.IdempotencyKey
+}
+
+// SetInput sets the value of Input.
+func (s *RunInput) SetInput(val string) {
+	s.Input = val
+}
+
+// SetMetadata sets the value of Metadata.
+func (s *RunInput) SetMetadata(val OptStringMap) {
+	s.Metadata = val
+}
+
+// SetDeadline sets the value of Deadline.
+func (s *RunInput) SetDeadline(val OptDateTime) {
+	s.Deadline = val
+}
+
+// SetIdempotencyKey sets the value of IdempotencyKey.
+func (s *RunInput) SetIdempotencyKey(val OptString) {
+	s.IdempotencyKey = val
+}
+
+// Ref: #/components/schemas/RunList
+type RunList struct {
+	Items      []Run     `json:"items"`
+	NextCursor OptString `json:"next_cursor"`
+}
+
+// GetItems returns the value of Items.
+func (s *RunList) GetItems() []Run {
+	return s.Items
+}
+
+// GetNextCursor returns the value of NextCursor.
+func (s *RunList) GetNextCursor() OptString {
+	return s.NextCursor
+}
+
+// SetItems sets the value of Items.
+func (s *RunList) SetItems(val []Run) {
+	s.Items = val
+}
+
+// SetNextCursor sets the value of NextCursor.
+func (s *RunList) SetNextCursor(val OptString) {
+	s.NextCursor = val
+}
+
+// Ref: #/components/schemas/RunStatus
+type RunStatus string
+
+const (
+	RunStatusQueued     RunStatus = "queued"
+	RunStatusRunning    RunStatus = "running"
+	RunStatusCancelling RunStatus = "cancelling"
+	RunStatusCompleted  RunStatus = "completed"
+	RunStatusFailed     RunStatus = "failed"
+	RunStatusCancelled  RunStatus = "cancelled"
+	RunStatusTimedOut   RunStatus = "timed_out"
+)
+
+// AllValues returns all RunStatus values.
+func (RunStatus) AllValues() []RunStatus {
+	return []RunStatus{
+		RunStatusQueued,
+		RunStatusRunning,
+		RunStatusCancelling,
+		RunStatusCompleted,
+		RunStatusFailed,
+		RunStatusCancelled,
+		RunStatusTimedOut,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s RunStatus) MarshalText() ([]byte, error) {
+	switch s {
+	case RunStatusQueued:
+		return []byte(s), nil
+	case RunStatusRunning:
+		return []byte(s), nil
+	case RunStatusCancelling:
+		return []byte(s), nil
+	case RunStatusCompleted:
+		return []byte(s), nil
+	case RunStatusFailed:
+		return []byte(s), nil
+	case RunStatusCancelled:
+		return []byte(s), nil
+	case RunStatusTimedOut:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *RunStatus) UnmarshalText(data []byte) error {
+	switch RunStatus(data) {
+	case RunStatusQueued:
+		*s = RunStatusQueued
+		return nil
+	case RunStatusRunning:
+		*s = RunStatusRunning
+		return nil
+	case RunStatusCancelling:
+		*s = RunStatusCancelling
+		return nil
+	case RunStatusCompleted:
+		*s = RunStatusCompleted
+		return nil
+	case RunStatusFailed:
+		*s = RunStatusFailed
+		return nil
+	case RunStatusCancelled:
+		*s = RunStatusCancelled
+		return nil
+	case RunStatusTimedOut:
+		*s = RunStatusTimedOut
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+// Ref: #/components/schemas/StringMap
+type StringMap map[string]string
+
+func (s *StringMap) init() StringMap {
+	m := *s
+	if m == nil {
+		m = map[string]string{}
+		*s = m
+	}
+	return m
 }
 
 // Ref: #/components/schemas/Tenant
@@ -929,4 +2772,271 @@ func (s *TenantQuotas) SetInvokeQPS(val OptInt32) {
 // SetTokensPerMinute sets the value of TokensPerMinute.
 func (s *TenantQuotas) SetTokensPerMinute(val OptInt64) {
 	s.TokensPerMinute = val
+}
+
+// Ref: #/components/schemas/Tool
+type Tool struct {
+	Name string `json:"name"`
+	// `function` (described here, executed by the worker), `builtin` (a tool the worker provides, e.g.
+	// memory_get) or `mcp` (every tool of an MCP server).
+	Type        OptToolType `json:"type"`
+	Description OptString   `json:"description"`
+	// JSON Schema of the tool's arguments.
+	Parameters OptToolParameters `json:"parameters"`
+	Mcp        OptMcpServer      `json:"mcp"`
+}
+
+// GetName returns the value of Name.
+func (s *Tool) GetName() string {
+	return s.Name
+}
+
+// GetType returns the value of Type.
+func (s *Tool) GetType() OptToolType {
+	return s.Type
+}
+
+// GetDescription returns the value of Description.
+func (s *Tool) GetDescription() OptString {
+	return s.Description
+}
+
+// GetParameters returns the value of Parameters.
+func (s *Tool) GetParameters() OptToolParameters {
+	return s.Parameters
+}
+
+// GetMcp returns the value of Mcp.
+func (s *Tool) GetMcp() OptMcpServer {
+	return s.Mcp
+}
+
+// SetName sets the value of Name.
+func (s *Tool) SetName(val string) {
+	s.Name = val
+}
+
+// SetType sets the value of Type.
+func (s *Tool) SetType(val OptToolType) {
+	s.Type = val
+}
+
+// SetDescription sets the value of Description.
+func (s *Tool) SetDescription(val OptString) {
+	s.Description = val
+}
+
+// SetParameters sets the value of Parameters.
+func (s *Tool) SetParameters(val OptToolParameters) {
+	s.Parameters = val
+}
+
+// SetMcp sets the value of Mcp.
+func (s *Tool) SetMcp(val OptMcpServer) {
+	s.Mcp = val
+}
+
+// JSON Schema of the tool's arguments.
+type ToolParameters map[string]jx.Raw
+
+func (s *ToolParameters) init() ToolParameters {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// `function` (described here, executed by the worker), `builtin` (a tool the worker provides, e.g.
+// memory_get) or `mcp` (every tool of an MCP server).
+type ToolType string
+
+const (
+	ToolTypeFunction ToolType = "function"
+	ToolTypeBuiltin  ToolType = "builtin"
+	ToolTypeMcp      ToolType = "mcp"
+)
+
+// AllValues returns all ToolType values.
+func (ToolType) AllValues() []ToolType {
+	return []ToolType{
+		ToolTypeFunction,
+		ToolTypeBuiltin,
+		ToolTypeMcp,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s ToolType) MarshalText() ([]byte, error) {
+	switch s {
+	case ToolTypeFunction:
+		return []byte(s), nil
+	case ToolTypeBuiltin:
+		return []byte(s), nil
+	case ToolTypeMcp:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *ToolType) UnmarshalText(data []byte) error {
+	switch ToolType(data) {
+	case ToolTypeFunction:
+		*s = ToolTypeFunction
+		return nil
+	case ToolTypeBuiltin:
+		*s = ToolTypeBuiltin
+		return nil
+	case ToolTypeMcp:
+		*s = ToolTypeMcp
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+// Ref: #/components/schemas/Usage
+type Usage struct {
+	PromptTokens     int64 `json:"prompt_tokens"`
+	CompletionTokens int64 `json:"completion_tokens"`
+}
+
+// GetPromptTokens returns the value of PromptTokens.
+func (s *Usage) GetPromptTokens() int64 {
+	return s.PromptTokens
+}
+
+// GetCompletionTokens returns the value of CompletionTokens.
+func (s *Usage) GetCompletionTokens() int64 {
+	return s.CompletionTokens
+}
+
+// SetPromptTokens sets the value of PromptTokens.
+func (s *Usage) SetPromptTokens(val int64) {
+	s.PromptTokens = val
+}
+
+// SetCompletionTokens sets the value of CompletionTokens.
+func (s *Usage) SetCompletionTokens(val int64) {
+	s.CompletionTokens = val
+}
+
+// Ref: #/components/schemas/WorkerEvent
+type WorkerEvent struct {
+	Type WorkerEventType    `json:"type"`
+	Data OptWorkerEventData `json:"data"`
+}
+
+// GetType returns the value of Type.
+func (s *WorkerEvent) GetType() WorkerEventType {
+	return s.Type
+}
+
+// GetData returns the value of Data.
+func (s *WorkerEvent) GetData() OptWorkerEventData {
+	return s.Data
+}
+
+// SetType sets the value of Type.
+func (s *WorkerEvent) SetType(val WorkerEventType) {
+	s.Type = val
+}
+
+// SetData sets the value of Data.
+func (s *WorkerEvent) SetData(val OptWorkerEventData) {
+	s.Data = val
+}
+
+type WorkerEventData map[string]jx.Raw
+
+func (s *WorkerEventData) init() WorkerEventData {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+type WorkerEventType string
+
+const (
+	WorkerEventTypeModelDelta   WorkerEventType = "model.delta"
+	WorkerEventTypeModelMessage WorkerEventType = "model.message"
+	WorkerEventTypeToolCall     WorkerEventType = "tool.call"
+	WorkerEventTypeToolResult   WorkerEventType = "tool.result"
+)
+
+// AllValues returns all WorkerEventType values.
+func (WorkerEventType) AllValues() []WorkerEventType {
+	return []WorkerEventType{
+		WorkerEventTypeModelDelta,
+		WorkerEventTypeModelMessage,
+		WorkerEventTypeToolCall,
+		WorkerEventTypeToolResult,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s WorkerEventType) MarshalText() ([]byte, error) {
+	switch s {
+	case WorkerEventTypeModelDelta:
+		return []byte(s), nil
+	case WorkerEventTypeModelMessage:
+		return []byte(s), nil
+	case WorkerEventTypeToolCall:
+		return []byte(s), nil
+	case WorkerEventTypeToolResult:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *WorkerEventType) UnmarshalText(data []byte) error {
+	switch WorkerEventType(data) {
+	case WorkerEventTypeModelDelta:
+		*s = WorkerEventTypeModelDelta
+		return nil
+	case WorkerEventTypeModelMessage:
+		*s = WorkerEventTypeModelMessage
+		return nil
+	case WorkerEventTypeToolCall:
+		*s = WorkerEventTypeToolCall
+		return nil
+	case WorkerEventTypeToolResult:
+		*s = WorkerEventTypeToolResult
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+type WorkerToken struct {
+	Token string
+	Roles []string
+}
+
+// GetToken returns the value of Token.
+func (s *WorkerToken) GetToken() string {
+	return s.Token
+}
+
+// GetRoles returns the value of Roles.
+func (s *WorkerToken) GetRoles() []string {
+	return s.Roles
+}
+
+// SetToken sets the value of Token.
+func (s *WorkerToken) SetToken(val string) {
+	s.Token = val
+}
+
+// SetRoles sets the value of Roles.
+func (s *WorkerToken) SetRoles(val []string) {
+	s.Roles = val
 }

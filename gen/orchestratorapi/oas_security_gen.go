@@ -22,6 +22,9 @@ type SecurityHandler interface {
 	// HandleTenantHeader handles tenantHeader security.
 	// Tenant id; accepted only in the `dev` auth mode.
 	HandleTenantHeader(ctx context.Context, operationName OperationName, t TenantHeader) (context.Context, error)
+	// HandleWorkerToken handles workerToken security.
+	// `AGENTOS_WORKER_TOKEN`, the credential of workers (separate from tenant auth).
+	HandleWorkerToken(ctx context.Context, operationName OperationName, t WorkerToken) (context.Context, error)
 }
 
 func findAuthorization(h http.Header, prefix string) (string, bool) {
@@ -70,7 +73,17 @@ func GetRolesForAdminToken(operation string) []string {
 
 // operationRolesBearerAuth is a private map storing roles per operation.
 var operationRolesBearerAuth = map[string][]string{
-	GetCallerOperation: []string{},
+	CancelRunOperation:    []string{},
+	CreateRunOperation:    []string{},
+	DeleteAgentOperation:  []string{},
+	GetAgentOperation:     []string{},
+	GetCallerOperation:    []string{},
+	GetRunOperation:       []string{},
+	GetRunEventsOperation: []string{},
+	ListAgentsOperation:   []string{},
+	ListRunsOperation:     []string{},
+	PutAgentOperation:     []string{},
+	WaitRunOperation:      []string{},
 }
 
 // GetRolesForBearerAuth returns the required roles for the given operation.
@@ -96,7 +109,17 @@ func GetRolesForBearerAuth(operation string) []string {
 
 // operationRolesTenantHeader is a private map storing roles per operation.
 var operationRolesTenantHeader = map[string][]string{
-	GetCallerOperation: []string{},
+	CancelRunOperation:    []string{},
+	CreateRunOperation:    []string{},
+	DeleteAgentOperation:  []string{},
+	GetAgentOperation:     []string{},
+	GetCallerOperation:    []string{},
+	GetRunOperation:       []string{},
+	GetRunEventsOperation: []string{},
+	ListAgentsOperation:   []string{},
+	ListRunsOperation:     []string{},
+	PutAgentOperation:     []string{},
+	WaitRunOperation:      []string{},
 }
 
 // GetRolesForTenantHeader returns the required roles for the given operation.
@@ -111,6 +134,36 @@ var operationRolesTenantHeader = map[string][]string{
 // Returns nil if the operation has no role requirements or if the operation is unknown.
 func GetRolesForTenantHeader(operation string) []string {
 	roles, ok := operationRolesTenantHeader[operation]
+	if !ok {
+		return nil
+	}
+	// Return a copy to prevent external modification
+	result := make([]string, len(roles))
+	copy(result, roles)
+	return result
+}
+
+// operationRolesWorkerToken is a private map storing roles per operation.
+var operationRolesWorkerToken = map[string][]string{
+	AppendRunEventsOperation: []string{},
+	CompleteRunOperation:     []string{},
+	FailRunOperation:         []string{},
+	HeartbeatLeaseOperation:  []string{},
+	LeaseRunsOperation:       []string{},
+}
+
+// GetRolesForWorkerToken returns the required roles for the given operation.
+//
+// This is useful for authorization scenarios where you need to know which roles
+// are required for an operation.
+//
+// Example:
+//
+//	requiredRoles := GetRolesForWorkerToken(AddPetOperation)
+//
+// Returns nil if the operation has no role requirements or if the operation is unknown.
+func GetRolesForWorkerToken(operation string) []string {
+	roles, ok := operationRolesWorkerToken[operation]
 	if !ok {
 		return nil
 	}
@@ -172,6 +225,23 @@ func (s *Server) securityTenantHeader(ctx context.Context, operationName Operati
 	return rctx, true, err
 }
 
+func (s *Server) securityWorkerToken(ctx context.Context, operationName OperationName, req *http.Request) (context.Context, bool, error) {
+	var t WorkerToken
+	token, ok := findAuthorization(req.Header, "Bearer")
+	if !ok {
+		return ctx, false, nil
+	}
+	t.Token = token
+	t.Roles = operationRolesWorkerToken[operationName]
+	rctx, err := s.sec.HandleWorkerToken(ctx, operationName, t)
+	if errors.Is(err, ogenerrors.ErrSkipServerSecurity) {
+		return nil, false, nil
+	} else if err != nil {
+		return nil, false, err
+	}
+	return rctx, true, err
+}
+
 // SecuritySource is provider of security values (tokens, passwords, etc.).
 type SecuritySource interface {
 	// AdminToken provides adminToken security value.
@@ -183,6 +253,9 @@ type SecuritySource interface {
 	// TenantHeader provides tenantHeader security value.
 	// Tenant id; accepted only in the `dev` auth mode.
 	TenantHeader(ctx context.Context, operationName OperationName) (TenantHeader, error)
+	// WorkerToken provides workerToken security value.
+	// `AGENTOS_WORKER_TOKEN`, the credential of workers (separate from tenant auth).
+	WorkerToken(ctx context.Context, operationName OperationName) (WorkerToken, error)
 }
 
 func (s *Client) securityAdminToken(ctx context.Context, operationName OperationName, req *http.Request) error {
@@ -207,5 +280,13 @@ func (s *Client) securityTenantHeader(ctx context.Context, operationName Operati
 		return errors.Wrap(err, "security source \"TenantHeader\"")
 	}
 	req.Header.Set("X-Tenant-Id", t.APIKey)
+	return nil
+}
+func (s *Client) securityWorkerToken(ctx context.Context, operationName OperationName, req *http.Request) error {
+	t, err := s.sec.WorkerToken(ctx, operationName)
+	if err != nil {
+		return errors.Wrap(err, "security source \"WorkerToken\"")
+	}
+	req.Header.Set("Authorization", "Bearer "+t.Token)
 	return nil
 }

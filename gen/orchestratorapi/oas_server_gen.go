@@ -8,12 +8,58 @@ import (
 
 // Handler handles operations described by OpenAPI v3 specification.
 type Handler interface {
+	// AppendRunEvents implements appendRunEvents operation.
+	//
+	// Append a batch of events to a leased run (worker credential).
+	//
+	// POST /v1/runs/{run_id}/events
+	AppendRunEvents(ctx context.Context, req *AppendEventsInput, params AppendRunEventsParams) (*AppendEventsResult, error)
+	// CancelRun implements cancelRun operation.
+	//
+	// A queued run is cancelled at once; a running one becomes `cancelling` until its worker stops (or its
+	// lease lapses). Cancelling a cancelled or cancelling run again changes nothing; cancelling a run that
+	// already ended otherwise is a 409.
+	//
+	// POST /v1/runs/{run_id}:cancel
+	CancelRun(ctx context.Context, params CancelRunParams) (*Run, error)
+	// CompleteRun implements completeRun operation.
+	//
+	// Finish a leased run with its output (worker credential).
+	//
+	// POST /v1/runs/{run_id}:complete
+	CompleteRun(ctx context.Context, req *CompleteInput, params CompleteRunParams) (*Run, error)
+	// CreateRun implements createRun operation.
+	//
+	// With an `Idempotency-Key` (or the body's `idempotency_key`) the same key and body answer the first
+	// response again with `Idempotent-Replayed: true`; the same key with another body is a 422, and while
+	// the first request is still being processed a 409.
+	//
+	// POST /v1/agents/{agent_id}/runs
+	CreateRun(ctx context.Context, req *RunInput, params CreateRunParams) (*RunHeaders, error)
+	// DeleteAgent implements deleteAgent operation.
+	//
+	// Delete an agent (its versions stay for the runs that use them).
+	//
+	// DELETE /v1/agents/{agent_id}
+	DeleteAgent(ctx context.Context, params DeleteAgentParams) error
 	// DeleteTenant implements deleteTenant operation.
 	//
 	// Delete a tenant.
 	//
 	// DELETE /v1/tenants/{tenant_id}
 	DeleteTenant(ctx context.Context, params DeleteTenantParams) error
+	// FailRun implements failRun operation.
+	//
+	// A run whose cancellation was requested ends `cancelled` instead.
+	//
+	// POST /v1/runs/{run_id}:fail
+	FailRun(ctx context.Context, req *FailInput, params FailRunParams) (*Run, error)
+	// GetAgent implements getAgent operation.
+	//
+	// Get an agent at its latest or a given version.
+	//
+	// GET /v1/agents/{agent_id}
+	GetAgent(ctx context.Context, params GetAgentParams) (*Agent, error)
 	// GetCaller implements getCaller operation.
 	//
 	// Resolves the caller exactly as every tenant-scoped operation does; useful to check credentials and
@@ -33,24 +79,76 @@ type Handler interface {
 	//
 	// GET /v1/ready
 	GetReadiness(ctx context.Context) (*Readiness, error)
+	// GetRun implements getRun operation.
+	//
+	// Get a run.
+	//
+	// GET /v1/runs/{run_id}
+	GetRun(ctx context.Context, params GetRunParams) (*Run, error)
+	// GetRunEvents implements getRunEvents operation.
+	//
+	// By default a `text/event-stream`: every event is sent with its gap-free `seq` as the SSE `id`,
+	// replayed from storage after `Last-Event-ID` (or `after`), then tailed live; a `: keepalive` comment
+	// every 15 seconds; the stream ends after the run's terminal event. With `format=json` one page of
+	// events after `after` is returned.
+	//
+	// GET /v1/runs/{run_id}/events
+	GetRunEvents(ctx context.Context, params GetRunEventsParams) (GetRunEventsRes, error)
 	// GetTenant implements getTenant operation.
 	//
 	// Get one tenant.
 	//
 	// GET /v1/tenants/{tenant_id}
 	GetTenant(ctx context.Context, params GetTenantParams) (*Tenant, error)
+	// HeartbeatLease implements heartbeatLease operation.
+	//
+	// Extend a lease; the answer says whether cancellation was requested.
+	//
+	// POST /v1/leases/{lease_id}:heartbeat
+	HeartbeatLease(ctx context.Context, req *HeartbeatInput, params HeartbeatLeaseParams) (*HeartbeatResult, error)
+	// LeaseRuns implements leaseRuns operation.
+	//
+	// Lease queued runs, waiting up to `wait_seconds` for one (worker credential).
+	//
+	// POST /v1/workers/lease
+	LeaseRuns(ctx context.Context, req *LeaseInput) (*LeaseResult, error)
+	// ListAgents implements listAgents operation.
+	//
+	// List the tenant's agents, most recently changed first.
+	//
+	// GET /v1/agents
+	ListAgents(ctx context.Context, params ListAgentsParams) (*AgentList, error)
+	// ListRuns implements listRuns operation.
+	//
+	// List the tenant's runs, newest first.
+	//
+	// GET /v1/runs
+	ListRuns(ctx context.Context, params ListRunsParams) (*RunList, error)
 	// ListTenants implements listTenants operation.
 	//
 	// List tenants, ordered by id.
 	//
 	// GET /v1/tenants
 	ListTenants(ctx context.Context, params ListTenantsParams) (*TenantList, error)
+	// PutAgent implements putAgent operation.
+	//
+	// A definition equal to the latest version changes nothing and answers 200 with it. Every change is a
+	// new immutable version; runs keep the version they started with.
+	//
+	// PUT /v1/agents/{agent_id}
+	PutAgent(ctx context.Context, req *AgentInput, params PutAgentParams) (PutAgentRes, error)
 	// PutTenant implements putTenant operation.
 	//
 	// Create or replace a tenant.
 	//
 	// PUT /v1/tenants/{tenant_id}
 	PutTenant(ctx context.Context, req *TenantInput, params PutTenantParams) (PutTenantRes, error)
+	// WaitRun implements waitRun operation.
+	//
+	// Wait until the run ends or the timeout passes, then return it.
+	//
+	// GET /v1/runs/{run_id}:wait
+	WaitRun(ctx context.Context, params WaitRunParams) (*Run, error)
 	// NewError creates *ProblemStatusCode from error returned by handler.
 	//
 	// Used for common default response.

@@ -63,6 +63,10 @@ func (s bareSecurity) HandleAdminToken(ctx context.Context, _ orchestratorapi.Op
 	return s.auth.Admin(ctx, t.Token)
 }
 
+func (s bareSecurity) HandleWorkerToken(ctx context.Context, _ orchestratorapi.OperationName, _ orchestratorapi.WorkerToken) (context.Context, error) {
+	return ctx, nil
+}
+
 func run(b *testing.B, h http.Handler, path string, header http.Header, want int) {
 	b.Helper()
 	req := httptest.NewRequest(http.MethodGet, path, nil)

@@ -1,16 +1,20 @@
 // Package orchestrator implements the Agent Orchestrator service on its generated ogen
-// server: health, readiness, the caller's identity and tenant administration (later:
-// agents, runs, the event log and the worker lease protocol).
+// server: the agents registry, runs and their lifecycle, the event log and its SSE
+// stream, idempotency, quotas, the worker lease protocol, and tenant administration.
 package orchestrator
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/nexixai/agentos/gen/orchestratorapi"
+	"github.com/nexixai/agentos/impl/orchestrator/stream"
+	"github.com/nexixai/agentos/internal/apierr"
 	"github.com/nexixai/agentos/internal/audit"
 	"github.com/nexixai/agentos/internal/db"
 	"github.com/nexixai/agentos/internal/health"
@@ -27,6 +31,35 @@ type Config struct {
 	Version       string
 	DefaultTenant string
 	MaxBodyBytes  int64
+	// DatabaseURL, when PostgreSQL, is used to LISTEN for other processes' writes.
+	DatabaseURL    string
+	WorkerToken    string
+	LeaseTTL       time.Duration
+	MaxAttempts    int32
+	IdempotencyTTL time.Duration
+	SSEKeepalive   time.Duration
+	SweepInterval  time.Duration
+	// Default quotas; a tenant's overrides win.
+	RunCreateQPS   int64
+	ConcurrentRuns int64
+}
+
+func (c *Config) withDefaults() {
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 30 * time.Second
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 3
+	}
+	if c.IdempotencyTTL <= 0 {
+		c.IdempotencyTTL = 24 * time.Hour
+	}
+	if c.SSEKeepalive <= 0 {
+		c.SSEKeepalive = 15 * time.Second
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = time.Second
+	}
 }
 
 // Service implements orchestratorapi.Handler.
@@ -36,8 +69,13 @@ type Service struct {
 	audit   *audit.Logger
 	auth    *tenancy.Authenticator
 	tenants *tenant.Cache
+	hub     *stream.Hub
+	quotas  *quotaCache
+	metrics *metrics
 	logger  *slog.Logger
 	now     func() time.Time
+
+	startOnce sync.Once
 }
 
 var (
@@ -45,15 +83,22 @@ var (
 	_ orchestratorapi.SecurityHandler = security{}
 )
 
-// New returns the orchestrator service.
+// New returns the orchestrator service. Call Run to start its background work.
 func New(cfg Config, d *db.DB, auditLog *audit.Logger, auth *tenancy.Authenticator, tenants *tenant.Cache, logger *slog.Logger) *Service {
-	return &Service{cfg: cfg, db: d, audit: auditLog, auth: auth, tenants: tenants, logger: logger, now: time.Now}
+	cfg.withDefaults()
+	s := &Service{
+		cfg: cfg, db: d, audit: auditLog, auth: auth, tenants: tenants, logger: logger, now: time.Now,
+		hub: stream.NewHub(d.DB, logger),
+	}
+	s.quotas = newQuotaCache(d.DB, cfg.RunCreateQPS, cfg.ConcurrentRuns, 2*time.Second)
+	return s
 }
 
-// Handler returns the service's HTTP handler: the generated server inside the shared
-// middleware chain, with /metrics beside it.
+// Handler returns the service's HTTP handler: the generated server behind idempotency
+// handling, inside the shared middleware chain, with /metrics beside it.
 func (s *Service) Handler(m *httpserver.Metrics, inner func(http.Handler) http.Handler) (http.Handler, error) {
-	srv, err := orchestratorapi.NewServer(s, security{s.auth},
+	s.metrics = newMetrics(m.Registry, s)
+	srv, err := orchestratorapi.NewServer(s, security{auth: s.auth, workerToken: s.cfg.WorkerToken},
 		orchestratorapi.WithErrorHandler(httpserver.ErrorHandler),
 		orchestratorapi.WithNotFound(httpserver.NotFound),
 		orchestratorapi.WithMethodNotAllowed(httpserver.MethodNotAllowed),
@@ -61,7 +106,11 @@ func (s *Service) Handler(m *httpserver.Metrics, inner func(http.Handler) http.H
 	if err != nil {
 		return nil, err
 	}
-	var api http.Handler = srv
+	findRoute := func(method, path string) (string, bool) {
+		r, ok := srv.FindRoute(method, path)
+		return r.OperationID(), ok
+	}
+	var api http.Handler = s.idempotent(srv, findRoute)
 	if inner != nil {
 		api = inner(api) // tests only: fault injection inside the middleware chain
 	}
@@ -70,11 +119,19 @@ func (s *Service) Handler(m *httpserver.Metrics, inner func(http.Handler) http.H
 		Logger:       s.logger,
 		MaxBodyBytes: s.cfg.MaxBodyBytes,
 		Metrics:      m,
-		FindRoute: func(method, path string) (string, bool) {
-			r, ok := srv.FindRoute(method, path)
-			return r.OperationID(), ok
-		},
+		FindRoute:    findRoute,
 	}), m), nil
+}
+
+// Run does the background work until ctx ends: sweeping lapsed leases, passed deadlines
+// and expired idempotency keys, and (on PostgreSQL) listening for other processes' writes.
+func (s *Service) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	if s.db.Dialect == db.DialectPostgres && s.cfg.DatabaseURL != "" {
+		wg.Go(func() { s.hub.Listen(ctx, s.cfg.DatabaseURL, s.logger) })
+	}
+	wg.Go(func() { s.sweep(ctx) })
+	wg.Wait()
 }
 
 // GetHealth implements getHealth.
@@ -121,8 +178,20 @@ func (s *Service) NewError(ctx context.Context, err error) *orchestratorapi.Prob
 	return &orchestratorapi.ProblemStatusCode{StatusCode: p.Status, Response: out}
 }
 
+// principal returns the caller of a tenant-scoped operation.
+func principal(ctx context.Context) (tenancy.Principal, error) {
+	p, ok := tenancy.FromContext(ctx)
+	if !ok || p.TenantID == "" {
+		return p, errors.New("no tenant on a tenant-scoped operation")
+	}
+	return p, nil
+}
+
 // security adapts the shared Authenticator to the generated SecurityHandler.
-type security struct{ auth *tenancy.Authenticator }
+type security struct {
+	auth        *tenancy.Authenticator
+	workerToken string
+}
 
 func (s security) HandleTenantHeader(ctx context.Context, _ orchestratorapi.OperationName, t orchestratorapi.TenantHeader) (context.Context, error) {
 	ctx, err := s.auth.TenantHeader(ctx, t.APIKey)
@@ -138,6 +207,14 @@ func (s security) HandleBearerAuth(ctx context.Context, _ orchestratorapi.Operat
 
 func (s security) HandleAdminToken(ctx context.Context, _ orchestratorapi.OperationName, t orchestratorapi.AdminToken) (context.Context, error) {
 	return s.auth.Admin(ctx, t.Token)
+}
+
+// HandleWorkerToken checks the worker credential (AGENTOS_WORKER_TOKEN).
+func (s security) HandleWorkerToken(ctx context.Context, _ orchestratorapi.OperationName, t orchestratorapi.WorkerToken) (context.Context, error) {
+	if s.workerToken == "" || subtle.ConstantTimeCompare([]byte(t.Token), []byte(s.workerToken)) != 1 {
+		return ctx, apierr.New(apierr.CodeUnauthenticated, "invalid worker credential")
+	}
+	return tenancy.WithPrincipal(ctx, tenancy.Principal{PrincipalID: "worker"}), nil
 }
 
 func noteTenant(ctx context.Context) {

@@ -76,7 +76,7 @@ func (s *Service) PutTenant(ctx context.Context, req *orchestratorapi.TenantInpu
 		if created {
 			action = "tenant.create"
 		}
-		rec, err = s.audit.Record(ctx, tx, s.auditRecord(ctx, saved.ID, action, "success"))
+		rec, err = s.audit.Record(ctx, tx, s.auditRecord(ctx, saved.ID, action, "tenants/"+saved.ID, nil))
 		return err
 	})
 	if err != nil {
@@ -84,6 +84,7 @@ func (s *Service) PutTenant(ctx context.Context, req *orchestratorapi.TenantInpu
 	}
 	s.audit.Emit(rec)
 	s.tenants.Invalidate(saved.ID)
+	s.quotas.invalidate(saved.ID)
 	out := tenantToAPI(saved)
 	if created {
 		res := orchestratorapi.PutTenantCreated(out)
@@ -105,7 +106,7 @@ func (s *Service) DeleteTenant(ctx context.Context, params orchestratorapi.Delet
 			return err
 		}
 		var err error
-		rec, err = s.audit.Record(ctx, tx, s.auditRecord(ctx, id, "tenant.delete", "success"))
+		rec, err = s.audit.Record(ctx, tx, s.auditRecord(ctx, id, "tenant.delete", "tenants/"+id, nil))
 		return err
 	})
 	if errors.Is(err, tenant.ErrNotFound) {
@@ -119,16 +120,18 @@ func (s *Service) DeleteTenant(ctx context.Context, params orchestratorapi.Delet
 	return nil
 }
 
-func (s *Service) auditRecord(ctx context.Context, tenantID, action, outcome string) audit.Record {
+// auditRecord describes a successful mutation by the caller of ctx.
+func (s *Service) auditRecord(ctx context.Context, tenantID, action, resource string, detail map[string]any) audit.Record {
 	p, _ := tenancy.FromContext(ctx)
 	return audit.Record{
 		TenantID:  tenantID,
 		Time:      s.now(),
 		Principal: p.PrincipalID,
 		Action:    action,
-		Resource:  "tenants/" + tenantID,
-		Outcome:   outcome,
+		Resource:  resource,
+		Outcome:   audit.OutcomeSuccess,
 		RequestID: httpserver.RequestID(ctx),
+		Detail:    detail,
 	}
 }
 

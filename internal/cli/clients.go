@@ -25,6 +25,7 @@ type endpoints struct {
 	tenant       string
 	token        string
 	adminToken   string
+	workerToken  string
 	timeout      time.Duration
 }
 
@@ -59,6 +60,12 @@ func (e *endpoints) resolve(g *globals, cmd *cobra.Command) {
 			e.adminToken = strings.TrimSpace(string(data))
 		}
 	}
+	e.workerToken = cfg.WorkerToken
+	if e.workerToken == "" {
+		if data, err := os.ReadFile(platform.WorkerTokenPath(cfg)); err == nil {
+			e.workerToken = strings.TrimSpace(string(data))
+		}
+	}
 }
 
 func (e *endpoints) httpClient() *http.Client { return &http.Client{Timeout: e.timeout} }
@@ -85,6 +92,13 @@ func (c credentials) AdminToken(context.Context, orchestratorapi.OperationName) 
 		return orchestratorapi.AdminToken{}, ogenerrors.ErrSkipClientSecurity
 	}
 	return orchestratorapi.AdminToken{Token: c.e.adminToken}, nil
+}
+
+func (c credentials) WorkerToken(context.Context, orchestratorapi.OperationName) (orchestratorapi.WorkerToken, error) {
+	if c.e.workerToken == "" {
+		return orchestratorapi.WorkerToken{}, ogenerrors.ErrSkipClientSecurity
+	}
+	return orchestratorapi.WorkerToken{Token: c.e.workerToken}, nil
 }
 
 func (e *endpoints) orchestratorClient() (*orchestratorapi.Client, error) {

@@ -12,7 +12,10 @@ import (
 )
 
 func newServeCmd(g *globals) *cobra.Command {
-	var orchAddr, mpAddr, fedAddr string
+	var (
+		orchAddr, mpAddr, fedAddr string
+		workers                   int
+	)
 	cmd := &cobra.Command{
 		Use:       "serve [orchestrator|modelpolicy|federation]",
 		Short:     "Run the services (all three by default) until SIGINT/SIGTERM",
@@ -26,6 +29,9 @@ func newServeCmd(g *globals) *cobra.Command {
 						v, _ := cmd.Flags().GetString(flag)
 						*dst = v
 					}
+				}
+				if cmd.Flags().Changed("workers") {
+					c.Workers = workers
 				}
 				return nil
 			})
@@ -50,6 +56,7 @@ func newServeCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&orchAddr, "orchestrator-addr", "", "orchestrator listen address (default 127.0.0.1:50081)")
 	cmd.Flags().StringVar(&mpAddr, "modelpolicy-addr", "", "model policy listen address (default 127.0.0.1:50082)")
 	cmd.Flags().StringVar(&fedAddr, "federation-addr", "", "federation listen address (default 127.0.0.1:50083)")
+	cmd.Flags().IntVar(&workers, "workers", 0, "embedded workers (0 = none; overrides workers / AGENTOS_WORKERS)")
 	return cmd
 }
 

@@ -57,8 +57,16 @@ type Config struct {
 	JWTRolesClaim    string        `yaml:"jwt_roles_claim" env:"AGENTOS_JWT_ROLES_CLAIM" default:"roles" doc:"Claim holding the principal's roles (array of strings or space-separated string)."`
 	JWTAdminRole     string        `yaml:"jwt_admin_role" env:"AGENTOS_JWT_ADMIN_ROLE" default:"agentos:admin" doc:"Role that grants the tenant admin API in jwt mode."`
 
-	QuotaRunCreateQPS    int   `yaml:"quota_run_create_qps" env:"AGENTOS_QUOTA_RUN_CREATE_QPS" default:"10" doc:"Runs a tenant may create per second (per-tenant override through the admin API)."`
-	QuotaConcurrentRuns  int   `yaml:"quota_concurrent_runs" env:"AGENTOS_QUOTA_CONCURRENT_RUNS" default:"25" doc:"Non-terminal runs a tenant may have at once."`
+	WorkerToken     string        `yaml:"worker_token" env:"AGENTOS_WORKER_TOKEN" default:"" doc:"Bearer token workers use for the lease protocol; empty means one is generated into <data_dir>/worker-token on first start."`
+	Workers         int           `yaml:"workers" env:"AGENTOS_WORKERS" default:"0" doc:"Embedded workers agentos serve runs (0 = none; flag --workers)."`
+	LeaseTTL        time.Duration `yaml:"lease_ttl" env:"AGENTOS_LEASE_TTL" default:"30s" doc:"How long a run lease lasts without a heartbeat before the run is requeued."`
+	RunMaxAttempts  int           `yaml:"run_max_attempts" env:"AGENTOS_RUN_MAX_ATTEMPTS" default:"3" doc:"Leases a run may use before a lapsed lease fails it."`
+	IdempotencyTTL  time.Duration `yaml:"idempotency_ttl" env:"AGENTOS_IDEMPOTENCY_TTL" default:"24h" doc:"How long Idempotency-Key answers are kept."`
+	SSEKeepalive    time.Duration `yaml:"sse_keepalive" env:"AGENTOS_SSE_KEEPALIVE" default:"15s" doc:"Interval of keepalive comments on event streams."`
+	SweepInterval   time.Duration `yaml:"sweep_interval" env:"AGENTOS_SWEEP_INTERVAL" default:"1s" doc:"How often lapsed leases, passed deadlines and expired idempotency keys are swept."`
+
+	QuotaRunCreateQPS    int   `yaml:"quota_run_create_qps" env:"AGENTOS_QUOTA_RUN_CREATE_QPS" default:"10" doc:"Runs a tenant may create per second (0 = unlimited; per-tenant override through the admin API)."`
+	QuotaConcurrentRuns  int   `yaml:"quota_concurrent_runs" env:"AGENTOS_QUOTA_CONCURRENT_RUNS" default:"25" doc:"Non-terminal runs a tenant may have at once (0 = unlimited)."`
 	QuotaInvokeQPS       int   `yaml:"quota_invoke_qps" env:"AGENTOS_QUOTA_INVOKE_QPS" default:"20" doc:"Model invocations a tenant may make per second."`
 	QuotaTokensPerMinute int64 `yaml:"quota_tokens_per_minute" env:"AGENTOS_QUOTA_TOKENS_PER_MINUTE" default:"100000" doc:"Model tokens a tenant may use per minute."`
 }
@@ -360,6 +368,27 @@ func (c *Config) Validate() error {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		bad("admin_token", "must be at least 16 characters")
+	}
+	if c.WorkerToken != "" && len(c.WorkerToken) < 16 {
+		bad("worker_token", "must be at least 16 characters")
+	}
+	if c.Workers < 0 || c.Workers > 1024 {
+		bad("workers", "must be between 0 and 1024, got %d", c.Workers)
+	}
+	if c.LeaseTTL < time.Second || c.LeaseTTL > time.Hour {
+		bad("lease_ttl", "must be between 1s and 1h, got %s", c.LeaseTTL)
+	}
+	if c.RunMaxAttempts < 1 || c.RunMaxAttempts > 100 {
+		bad("run_max_attempts", "must be between 1 and 100, got %d", c.RunMaxAttempts)
+	}
+	if c.IdempotencyTTL < time.Minute {
+		bad("idempotency_ttl", "must be at least 1m, got %s", c.IdempotencyTTL)
+	}
+	if c.SSEKeepalive < 100*time.Millisecond {
+		bad("sse_keepalive", "must be at least 100ms, got %s", c.SSEKeepalive)
+	}
+	if c.SweepInterval < 10*time.Millisecond || c.SweepInterval > time.Minute {
+		bad("sweep_interval", "must be between 10ms and 1m, got %s", c.SweepInterval)
 	}
 	for key, n := range map[string]int64{"quota_run_create_qps": int64(c.QuotaRunCreateQPS), "quota_concurrent_runs": int64(c.QuotaConcurrentRuns), "quota_invoke_qps": int64(c.QuotaInvokeQPS), "quota_tokens_per_minute": c.QuotaTokensPerMinute} {
 		if n < 0 {

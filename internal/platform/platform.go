@@ -52,13 +52,15 @@ type Options struct {
 
 // Node is a running (or ready to run) AgentOS node.
 type Node struct {
-	Config     config.Config
-	DB         *db.DB
-	Audit      *audit.Logger
-	Logger     *slog.Logger
-	AdminToken string
+	Config      config.Config
+	DB          *db.DB
+	Audit       *audit.Logger
+	Logger      *slog.Logger
+	AdminToken  string
+	WorkerToken string
 
-	servers   []*httpserver.Server
+	servers    []*httpserver.Server
+	background []func(context.Context)
 	closeOnce sync.Once
 }
 
@@ -89,6 +91,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	}
 	if n.AdminToken, err = AdminToken(cfg); err != nil {
 		return nil, err
+	}
+	if n.WorkerToken, err = WorkerToken(cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Workers > 0 {
+		return nil, errors.New("embedded workers (workers > 0) need the worker, which this build does not include yet; run with --workers 0 and an external worker")
 	}
 	sink, err := audit.ParseSink(cfg.AuditSink)
 	if err != nil {
@@ -133,8 +141,15 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		m := httpserver.NewMetrics(name)
 		switch name {
 		case Orchestrator:
-			h, err = orchestrator.New(orchestrator.Config{Version: version, DefaultTenant: cfg.DefaultTenant, MaxBodyBytes: cfg.MaxBodyBytes},
-				d, n.Audit, auth, tenants, slogger).Handler(m, inner)
+			svc := orchestrator.New(orchestrator.Config{
+				Version: version, DefaultTenant: cfg.DefaultTenant, MaxBodyBytes: cfg.MaxBodyBytes,
+				DatabaseURL: cfg.DatabaseURL, WorkerToken: n.WorkerToken, LeaseTTL: cfg.LeaseTTL,
+				MaxAttempts: int32(cfg.RunMaxAttempts), IdempotencyTTL: cfg.IdempotencyTTL,
+				SSEKeepalive: cfg.SSEKeepalive, SweepInterval: cfg.SweepInterval,
+				RunCreateQPS: int64(cfg.QuotaRunCreateQPS), ConcurrentRuns: int64(cfg.QuotaConcurrentRuns),
+			}, d, n.Audit, auth, tenants, slogger)
+			h, err = svc.Handler(m, inner)
+			n.background = append(n.background, svc.Run)
 			addr = cfg.OrchestratorAddr
 		case ModelPolicy:
 			h, err = modelpolicy.New(modelpolicy.Config{Version: version, MaxBodyBytes: cfg.MaxBodyBytes}, d, slogger).Handler(m, inner)
@@ -185,6 +200,11 @@ func (n *Node) Serve(ctx context.Context) error {
 	for _, s := range n.servers {
 		go func() { errc <- s.Serve() }()
 	}
+	bgCtx, stopBackground := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	for _, run := range n.background {
+		bg.Go(func() { run(bgCtx) })
+	}
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -199,6 +219,8 @@ func (n *Node) Serve(ctx context.Context) error {
 		wg.Go(func() { shutdownErrs[i] = s.Shutdown(sctx) })
 	}
 	wg.Wait()
+	stopBackground()
+	bg.Wait()
 	n.close()
 	return errors.Join(append([]error{serveErr}, shutdownErrs...)...)
 }
@@ -220,33 +242,50 @@ func AdminToken(cfg config.Config) (string, error) {
 	if cfg.AdminToken != "" {
 		return cfg.AdminToken, nil
 	}
-	path := AdminTokenPath(cfg)
+	return storedToken(AdminTokenPath(cfg), "adm_")
+}
+
+// WorkerToken returns the configured worker token, or the one stored in
+// <data_dir>/worker-token, generating it (mode 0600) on first use.
+func WorkerToken(cfg config.Config) (string, error) {
+	if cfg.WorkerToken != "" {
+		return cfg.WorkerToken, nil
+	}
+	return storedToken(WorkerTokenPath(cfg), "wkr_")
+}
+
+// WorkerTokenPath is where a generated worker token is kept.
+func WorkerTokenPath(cfg config.Config) string {
+	return filepath.Join(cfg.DataDir, "worker-token")
+}
+
+func storedToken(path, prefix string) (string, error) {
 	if data, err := os.ReadFile(path); err == nil {
 		if tok := strings.TrimSpace(string(data)); len(tok) >= 16 {
 			return tok, nil
 		}
-		return "", fmt.Errorf("admin token file %s holds no token of at least 16 characters", path)
+		return "", fmt.Errorf("token file %s holds no token of at least 16 characters", path)
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read admin token: %w", err)
+		return "", fmt.Errorf("read token: %w", err)
 	}
 	var b [24]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("generate admin token: %w", err)
+		return "", fmt.Errorf("generate token: %w", err)
 	}
-	tok := "adm_" + hex.EncodeToString(b[:])
+	tok := prefix + hex.EncodeToString(b[:])
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("create data dir: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
-		return AdminToken(cfg) // another process wrote it first
+		return storedToken(path, prefix) // another process wrote it first
 	}
 	if err != nil {
-		return "", fmt.Errorf("write admin token: %w", err)
+		return "", fmt.Errorf("write token: %w", err)
 	}
 	defer f.Close()
 	if _, err := f.WriteString(tok + "\n"); err != nil {
-		return "", fmt.Errorf("write admin token: %w", err)
+		return "", fmt.Errorf("write token: %w", err)
 	}
 	return tok, nil
 }

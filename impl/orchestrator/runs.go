@@ -1,0 +1,306 @@
+package orchestrator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/nexixai/agentos/gen/orchestratorapi"
+	"github.com/nexixai/agentos/impl/orchestrator/store"
+	"github.com/nexixai/agentos/internal/apierr"
+	"github.com/nexixai/agentos/internal/audit"
+)
+
+// CreateRun implements createRun. Idempotency is handled in front of it (idempotency.go).
+func (s *Service) CreateRun(ctx context.Context, req *orchestratorapi.RunInput, params orchestratorapi.CreateRunParams) (*orchestratorapi.RunHeaders, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	agentID := string(params.AgentID)
+	quota, err := s.quotas.get(ctx, p.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	metadata := "{}"
+	if m, ok := req.Metadata.Get(); ok && len(m) > 0 {
+		b, err := json.Marshal(map[string]string(m))
+		if err != nil {
+			return nil, err
+		}
+		metadata = string(b)
+	}
+	run := &store.Run{
+		ID:          store.NewRunID(now),
+		TenantID:    p.TenantID,
+		AgentID:     agentID,
+		Input:       req.Input,
+		MaxAttempts: s.cfg.MaxAttempts,
+		Metadata:    metadata,
+	}
+	if d, ok := req.Deadline.Get(); ok {
+		if !d.After(now) {
+			return nil, apierr.InvalidField("deadline", "must be in the future")
+		}
+		run.Deadline = &d
+	}
+	var rec audit.Record
+	err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		agent, err := store.GetAgent(ctx, tx, p.TenantID, agentID, 0)
+		if errors.Is(err, store.ErrNotFound) {
+			return apierr.NotFound("agent", agentID)
+		}
+		if err != nil {
+			return err
+		}
+		run.AgentVersion = agent.Version
+		if t := agent.Spec.Limits.TimeoutSeconds; t > 0 {
+			limit := now.Add(time.Duration(t) * time.Second)
+			if run.Deadline == nil || limit.Before(*run.Deadline) {
+				run.Deadline = &limit
+			}
+		}
+		if err := store.CreateRun(ctx, tx, run, quota, now); err != nil {
+			return err
+		}
+		rec, err = s.audit.Record(ctx, tx, s.auditRecord(ctx, p.TenantID, "run.create", "runs/"+run.ID, map[string]any{"agent_id": agentID, "agent_version": agent.Version}))
+		return err
+	})
+	var qe *store.QuotaError
+	if errors.As(err, &qe) {
+		s.metrics.quotaRejections.WithLabelValues(quotaKind(qe)).Inc()
+		secs := max(1, int(qe.RetryAfter.Round(time.Second)/time.Second))
+		return nil, &apierr.Error{Code: apierr.CodeRateLimited, Message: qe.Error(), RetryAfter: secs}
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.audit.Emit(rec)
+	s.hub.NotifyQueue()
+	s.metrics.runTransitions.WithLabelValues(store.StatusQueued).Inc()
+	return &orchestratorapi.RunHeaders{Response: runToAPI(run)}, nil
+}
+
+func quotaKind(qe *store.QuotaError) string {
+	if errors.Is(qe, store.ErrQuotaActive) {
+		return "concurrent_runs"
+	}
+	return "run_create_qps"
+}
+
+// GetRun implements getRun.
+func (s *Service) GetRun(ctx context.Context, params orchestratorapi.GetRunParams) (*orchestratorapi.Run, error) {
+	r, err := s.tenantRun(ctx, string(params.RunID))
+	if err != nil {
+		return nil, err
+	}
+	out := runToAPI(r)
+	return &out, nil
+}
+
+func (s *Service) tenantRun(ctx context.Context, runID string) (*store.Run, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := store.GetRun(ctx, s.db.DB, p.TenantID, runID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apierr.NotFound("run", runID)
+	}
+	return r, err
+}
+
+// ListRuns implements listRuns.
+func (s *Service) ListRuns(ctx context.Context, params orchestratorapi.ListRunsParams) (*orchestratorapi.RunList, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := store.RunFilter{AgentID: string(params.AgentID.Or(""))}
+	for _, st := range params.Status {
+		f.Statuses = append(f.Statuses, string(st))
+	}
+	if t, ok := params.CreatedAfter.Get(); ok {
+		f.CreatedAfter = &t
+	}
+	if t, ok := params.CreatedBefore.Get(); ok {
+		f.CreatedBefore = &t
+	}
+	runs, next, err := store.ListRuns(ctx, s.db.DB, p.TenantID, f, int(params.Limit.Or(50)), params.Cursor.Or(""))
+	if errors.Is(err, store.ErrBadCursor) {
+		return nil, apierr.InvalidField("cursor", "not a cursor returned by this operation")
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &orchestratorapi.RunList{Items: make([]orchestratorapi.Run, 0, len(runs))}
+	for _, r := range runs {
+		out.Items = append(out.Items, runToAPI(r))
+	}
+	if next != "" {
+		out.NextCursor = orchestratorapi.NewOptString(next)
+	}
+	return out, nil
+}
+
+// CancelRun implements cancelRun.
+func (s *Service) CancelRun(ctx context.Context, params orchestratorapi.CancelRunParams) (*orchestratorapi.Run, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	runID := string(params.RunID)
+	var (
+		run     *store.Run
+		changed bool
+		rec     audit.Record
+	)
+	err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		run, changed, err = store.CancelRun(ctx, tx, p.TenantID, runID, s.now())
+		if err != nil || !changed {
+			return err
+		}
+		rec, err = s.audit.Record(ctx, tx, s.auditRecord(ctx, p.TenantID, "run.cancel", "runs/"+runID, map[string]any{"status": run.Status}))
+		return err
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, apierr.NotFound("run", runID)
+	case errors.Is(err, store.ErrConflict):
+		return nil, apierr.New(apierr.CodeConflict, "run %s already ended %s; it cannot be cancelled", runID, run.Status)
+	case err != nil:
+		return nil, err
+	}
+	if changed {
+		s.audit.Emit(rec)
+		s.hub.Notify(runID)
+		s.metrics.runTransitions.WithLabelValues(run.Status).Inc()
+	}
+	out := runToAPI(run)
+	return &out, nil
+}
+
+const maxWait = 5 * time.Minute
+
+// WaitRun implements waitRun.
+func (s *Service) WaitRun(ctx context.Context, params orchestratorapi.WaitRunParams) (*orchestratorapi.Run, error) {
+	timeout, err := parseWait(params.Timeout.Or("30s"))
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.tenantRun(ctx, string(params.RunID))
+	if err != nil {
+		return nil, err
+	}
+	if !store.Terminal(r.Status) {
+		sub := s.hub.Subscribe(r.ID, r.LastSeq)
+		defer sub.Close()
+		deadline := time.NewTimer(timeout)
+		defer deadline.Stop()
+		after := r.LastSeq
+	wait:
+		for {
+			evs, changed, covered := sub.Since(after)
+			if !covered {
+				evs = nil // only the terminal event matters: re-read the run below
+			}
+			for _, e := range evs {
+				after = e.Seq
+				if isTerminalEvent(e.Type) {
+					break wait
+				}
+			}
+			select {
+			case <-changed:
+			case <-deadline.C:
+				break wait
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		if r, err = s.tenantRun(ctx, r.ID); err != nil {
+			return nil, err
+		}
+	}
+	out := runToAPI(r)
+	return &out, nil
+}
+
+func parseWait(s string) (time.Duration, error) {
+	unit := strings.TrimLeft(s, "0123456789")
+	n, err := strconv.Atoi(strings.TrimSuffix(s, unit))
+	if err != nil {
+		return 0, apierr.InvalidField("timeout", "must be a number followed by ms, s or m")
+	}
+	var d time.Duration
+	switch unit {
+	case "ms":
+		d = time.Duration(n) * time.Millisecond
+	case "s":
+		d = time.Duration(n) * time.Second
+	case "m":
+		d = time.Duration(n) * time.Minute
+	default:
+		return 0, apierr.InvalidField("timeout", "must be a number followed by ms, s or m")
+	}
+	if d > maxWait {
+		return 0, apierr.InvalidField("timeout", fmt.Sprintf("must be at most %s", maxWait))
+	}
+	return d, nil
+}
+
+func isTerminalEvent(t string) bool {
+	switch t {
+	case store.EventCompleted, store.EventFailed, store.EventCancelled, store.EventTimedOut:
+		return true
+	}
+	return false
+}
+
+func runToAPI(r *store.Run) orchestratorapi.Run {
+	out := orchestratorapi.Run{
+		RunID:        orchestratorapi.RunId(r.ID),
+		TenantID:     orchestratorapi.TenantId(r.TenantID),
+		AgentID:      orchestratorapi.AgentId(r.AgentID),
+		AgentVersion: r.AgentVersion,
+		Status:       orchestratorapi.RunStatus(r.Status),
+		Input:        r.Input,
+		Attempt:      r.Attempt,
+		MaxAttempts:  r.MaxAttempts,
+		Usage:        orchestratorapi.Usage{PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens},
+		Metadata:     orchestratorapi.StringMap(r.MetadataMap()),
+		CreatedAt:    r.CreatedAt,
+		LastSeq:      r.LastSeq,
+	}
+	if r.Output != nil {
+		out.Output = orchestratorapi.NewOptString(*r.Output)
+	}
+	if r.ErrorCode != nil {
+		out.Error = orchestratorapi.NewOptRunError(orchestratorapi.RunError{Code: *r.ErrorCode, Message: deref(r.ErrorMessage)})
+	}
+	if r.StartedAt != nil {
+		out.StartedAt = orchestratorapi.NewOptDateTime(*r.StartedAt)
+	}
+	if r.EndedAt != nil {
+		out.EndedAt = orchestratorapi.NewOptDateTime(*r.EndedAt)
+	}
+	if r.Deadline != nil {
+		out.Deadline = orchestratorapi.NewOptDateTime(*r.Deadline)
+	}
+	return out
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,666 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Run states.
+const (
+	StatusQueued     = "queued"
+	StatusRunning    = "running"
+	StatusCancelling = "cancelling"
+	StatusCompleted  = "completed"
+	StatusFailed     = "failed"
+	StatusCancelled  = "cancelled"
+	StatusTimedOut   = "timed_out"
+)
+
+// Terminal reports whether a run in status has ended.
+func Terminal(status string) bool {
+	switch status {
+	case StatusCompleted, StatusFailed, StatusCancelled, StatusTimedOut:
+		return true
+	}
+	return false
+}
+
+// Event types written by the orchestrator; workers write model.* and tool.* events.
+const (
+	EventQueued     = "run.queued"
+	EventStarted    = "run.started"
+	EventCancelling = "run.cancelling"
+	EventCompleted  = "run.completed"
+	EventFailed     = "run.failed"
+	EventCancelled  = "run.cancelled"
+	EventTimedOut   = "run.timed_out"
+)
+
+// Run is a row of the runs table.
+type Run struct {
+	bun.BaseModel    `bun:"table:runs,alias:r"`
+	ID               string     `bun:"id,pk"`
+	TenantID         string     `bun:"tenant_id"`
+	AgentID          string     `bun:"agent_id"`
+	AgentVersion     int64      `bun:"agent_version"`
+	Status           string     `bun:"status"`
+	Input            string     `bun:"input"`
+	Output           *string    `bun:"output"`
+	ErrorCode        *string    `bun:"error_code"`
+	ErrorMessage     *string    `bun:"error_message"`
+	Attempt          int32      `bun:"attempt"`
+	MaxAttempts      int32      `bun:"max_attempts"`
+	PromptTokens     int64      `bun:"prompt_tokens"`
+	CompletionTokens int64      `bun:"completion_tokens"`
+	Metadata         string     `bun:"metadata"`
+	CreatedAt        time.Time  `bun:"created_at"`
+	StartedAt        *time.Time `bun:"started_at"`
+	EndedAt          *time.Time `bun:"ended_at"`
+	Deadline         *time.Time `bun:"deadline"`
+	LastSeq          int64      `bun:"last_seq"`
+	LeaseID          *string    `bun:"lease_id"`
+	LeaseExpiresAt   *time.Time `bun:"lease_expires_at"`
+	WorkerID         *string    `bun:"worker_id"`
+	CancelRequested  bool       `bun:"cancel_requested"`
+	LastBatchID      *string    `bun:"last_batch_id"`
+}
+
+// Normalize makes times UTC (drivers differ).
+func (r *Run) Normalize() {
+	r.CreatedAt = utc(r.CreatedAt)
+	r.StartedAt = utcPtr(r.StartedAt)
+	r.EndedAt = utcPtr(r.EndedAt)
+	r.Deadline = utcPtr(r.Deadline)
+	r.LeaseExpiresAt = utcPtr(r.LeaseExpiresAt)
+}
+
+// MetadataMap decodes the run's metadata.
+func (r *Run) MetadataMap() map[string]string {
+	m := map[string]string{}
+	_ = json.Unmarshal([]byte(r.Metadata), &m)
+	return m
+}
+
+// Event is one entry of a run's event log.
+type Event struct {
+	bun.BaseModel `bun:"table:run_events,alias:e"`
+	RunID         string    `bun:"run_id,pk"`
+	Seq           int64     `bun:"seq,pk"`
+	TenantID      string    `bun:"tenant_id"`
+	Type          string    `bun:"type"`
+	Data          string    `bun:"data"`
+	Time          time.Time `bun:"time"`
+}
+
+// NewEvent is an event to append; Data is a JSON object (nil means {}).
+type NewEvent struct {
+	Type string
+	Data json.RawMessage
+}
+
+func eventData(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return json.RawMessage(`{}`)
+	}
+	return b
+}
+
+// Quota is a tenant's run limits; zero means unlimited.
+type Quota struct {
+	MaxActive int64
+	QPS       int64
+}
+
+// QuotaError says which limit a create hit and when to retry.
+type QuotaError struct {
+	Err        error
+	RetryAfter time.Duration
+}
+
+func (e *QuotaError) Error() string { return e.Err.Error() }
+func (e *QuotaError) Unwrap() error { return e.Err }
+
+// CreateRun inserts a queued run and its run.queued event after taking a slot of the
+// tenant's quota, all in tx. The quota row is touched last so its lock is held briefly.
+func CreateRun(ctx context.Context, tx bun.IDB, r *Run, q Quota, now time.Time) error {
+	now = utc(now)
+	r.Status = StatusQueued
+	r.CreatedAt = now
+	r.Deadline = utcPtr(r.Deadline)
+	r.LastSeq = 0
+	if r.Metadata == "" {
+		r.Metadata = "{}"
+	}
+	if _, err := tx.NewInsert().Model(r).Exec(ctx); err != nil {
+		return fmt.Errorf("insert run: %w", err)
+	}
+	if _, err := AppendEvents(ctx, tx, r, []NewEvent{{Type: EventQueued, Data: eventData(map[string]any{"attempt": 0, "agent_version": r.AgentVersion})}}, now); err != nil {
+		return err
+	}
+	if err := notifyQueue(ctx, tx); err != nil {
+		return err
+	}
+	return takeSlot(ctx, tx, r.TenantID, q, now)
+}
+
+// notifyQueue wakes lease long-polls of other processes when tx commits (PostgreSQL).
+func notifyQueue(ctx context.Context, tx bun.IDB) error {
+	if !isPostgres(tx) {
+		return nil
+	}
+	if _, err := tx.NewRaw("SELECT pg_notify(?, '')", NotifyQueue).Exec(ctx); err != nil {
+		return fmt.Errorf("notify run queue: %w", err)
+	}
+	return nil
+}
+
+func takeSlot(ctx context.Context, tx bun.IDB, tenantID string, q Quota, now time.Time) error {
+	window := now.Unix()
+	maxActive, qps := q.MaxActive, q.QPS
+	if maxActive <= 0 {
+		maxActive = 1 << 62
+	}
+	if qps <= 0 {
+		qps = 1 << 62
+	}
+	for range 2 {
+		var active int64
+		err := tx.NewRaw(`UPDATE tenant_run_quota SET active = active + 1,
+			window_count = CASE WHEN window_start = ? THEN window_count + 1 ELSE 1 END,
+			window_start = ?
+			WHERE tenant_id = ? AND active < ? AND (window_start <> ? OR window_count < ?)
+			RETURNING active`, window, window, tenantID, maxActive, window, qps).Scan(ctx, &active)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("take run quota: %w", err)
+		}
+		var row struct {
+			Active      int64 `bun:"active"`
+			WindowStart int64 `bun:"window_start"`
+			WindowCount int64 `bun:"window_count"`
+		}
+		err = tx.NewRaw("SELECT active, window_start, window_count FROM tenant_run_quota WHERE tenant_id = ?", tenantID).Scan(ctx, &row)
+		if errors.Is(err, sql.ErrNoRows) {
+			if _, err := tx.NewRaw("INSERT INTO tenant_run_quota (tenant_id) VALUES (?) ON CONFLICT (tenant_id) DO NOTHING", tenantID).Exec(ctx); err != nil {
+				return fmt.Errorf("init run quota: %w", err)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read run quota: %w", err)
+		}
+		if row.Active >= maxActive {
+			return &QuotaError{Err: ErrQuotaActive, RetryAfter: time.Second}
+		}
+		return &QuotaError{Err: ErrQuotaRate, RetryAfter: time.Unix(window+1, 0).Sub(now)}
+	}
+	return errors.New("take run quota: quota row vanished")
+}
+
+func releaseSlot(ctx context.Context, tx bun.IDB, tenantID string) error {
+	if _, err := tx.NewRaw("UPDATE tenant_run_quota SET active = active - 1 WHERE tenant_id = ? AND active > 0", tenantID).Exec(ctx); err != nil {
+		return fmt.Errorf("release run quota: %w", err)
+	}
+	return nil
+}
+
+// AppendEvents appends events to r's log with the next seqs and updates r.LastSeq, in tx.
+// The runs row update serialises appends per run, so seqs are gap-free.
+func AppendEvents(ctx context.Context, tx bun.IDB, r *Run, events []NewEvent, now time.Time) (int64, error) {
+	if len(events) == 0 {
+		return r.LastSeq, nil
+	}
+	now = utc(now)
+	var last int64
+	if err := tx.NewRaw("UPDATE runs SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq", len(events), r.ID).Scan(ctx, &last); err != nil {
+		return 0, fmt.Errorf("advance run seq: %w", err)
+	}
+	rows := make([]Event, len(events))
+	first := last - int64(len(events)) + 1
+	for i, e := range events {
+		data := string(e.Data)
+		if len(e.Data) == 0 {
+			data = "{}"
+		}
+		rows[i] = Event{RunID: r.ID, Seq: first + int64(i), TenantID: r.TenantID, Type: e.Type, Data: data, Time: now}
+	}
+	if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
+		return 0, fmt.Errorf("insert run events: %w", err)
+	}
+	if isPostgres(tx) {
+		if _, err := tx.NewRaw("SELECT pg_notify(?, ?)", NotifyEvents, r.ID).Exec(ctx); err != nil {
+			return 0, fmt.Errorf("notify run events: %w", err)
+		}
+	}
+	r.LastSeq = last
+	return last, nil
+}
+
+// PostgreSQL notification channels (payload: run id; for the queue, empty).
+const (
+	NotifyEvents = "agentos_run_events"
+	NotifyQueue  = "agentos_run_queue"
+)
+
+// GetRun returns the tenant's run.
+func GetRun(ctx context.Context, db bun.IDB, tenantID, runID string) (*Run, error) {
+	r := new(Run)
+	err := db.NewSelect().Model(r).Where("id = ? AND tenant_id = ?", runID, tenantID).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load run: %w", err)
+	}
+	r.Normalize()
+	return r, nil
+}
+
+// RunFilter selects runs to list.
+type RunFilter struct {
+	AgentID       string
+	Statuses      []string
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+}
+
+// ListRuns pages through the tenant's runs, newest first.
+func ListRuns(ctx context.Context, db bun.IDB, tenantID string, f RunFilter, limit int, cursor string) ([]*Run, string, error) {
+	var runs []*Run
+	q := db.NewSelect().Model(&runs).Where("tenant_id = ?", tenantID)
+	if f.AgentID != "" {
+		q = q.Where("agent_id = ?", f.AgentID)
+	}
+	if len(f.Statuses) > 0 {
+		q = q.Where("status IN (?)", bun.In(f.Statuses))
+	}
+	if f.CreatedAfter != nil {
+		q = q.Where("created_at > ?", utc(*f.CreatedAfter))
+	}
+	if f.CreatedBefore != nil {
+		q = q.Where("created_at < ?", utc(*f.CreatedBefore))
+	}
+	if cursor != "" {
+		at, id, err := decodeTimeCursor(cursor)
+		if err != nil {
+			return nil, "", ErrBadCursor
+		}
+		q = q.Where("(created_at < ? OR (created_at = ? AND id < ?))", at, at, id)
+	}
+	if err := q.OrderExpr("created_at DESC, id DESC").Limit(int64(limit + 1)).Scan(ctx); err != nil {
+		return nil, "", fmt.Errorf("list runs: %w", err)
+	}
+	next := ""
+	if len(runs) > limit {
+		runs = runs[:limit]
+		last := runs[len(runs)-1]
+		next = encodeTimeCursor(utc(last.CreatedAt), last.ID)
+	}
+	for _, r := range runs {
+		r.Normalize()
+	}
+	return runs, next, nil
+}
+
+// lockRun loads a run for update (on PostgreSQL; SQLite's write lock is already held).
+func lockRun(ctx context.Context, tx bun.IDB, runID string) (*Run, error) {
+	r := new(Run)
+	err := forUpdate(tx, tx.NewSelect().Model(r).Where("id = ?", runID)).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock run: %w", err)
+	}
+	r.Normalize()
+	return r, nil
+}
+
+// Transition is a state change of a run, with what the terminal states record.
+type Transition struct {
+	To           string
+	Event        string
+	EventData    map[string]any
+	Output       *string
+	ErrorCode    string
+	ErrorMessage string
+	Usage        *[2]int64 // prompt, completion tokens to add
+}
+
+// apply writes t to r (already locked) and appends its event, in tx. Entering a terminal
+// state clears the lease and releases the tenant's quota slot.
+func apply(ctx context.Context, tx bun.IDB, r *Run, t Transition, now time.Time) error {
+	now = utc(now)
+	q := tx.NewUpdate().Model(r).Set("status = ?", t.To).WherePK()
+	r.Status = t.To
+	if Terminal(t.To) {
+		q = q.Set("ended_at = ?", now).Set("lease_id = NULL").Set("lease_expires_at = NULL")
+		r.EndedAt, r.LeaseID, r.LeaseExpiresAt = &now, nil, nil
+	}
+	if t.Output != nil {
+		q = q.Set("output = ?", *t.Output)
+		r.Output = t.Output
+	}
+	if t.ErrorCode != "" {
+		q = q.Set("error_code = ?", t.ErrorCode).Set("error_message = ?", t.ErrorMessage)
+		r.ErrorCode, r.ErrorMessage = &t.ErrorCode, &t.ErrorMessage
+	}
+	if t.Usage != nil {
+		q = q.Set("prompt_tokens = prompt_tokens + ?", t.Usage[0]).Set("completion_tokens = completion_tokens + ?", t.Usage[1])
+		r.PromptTokens += t.Usage[0]
+		r.CompletionTokens += t.Usage[1]
+	}
+	if t.To == StatusCancelling {
+		q = q.Set("cancel_requested = ?", true)
+		r.CancelRequested = true
+	}
+	if _, err := q.Exec(ctx); err != nil {
+		return fmt.Errorf("update run: %w", err)
+	}
+	data := t.EventData
+	if data == nil {
+		data = map[string]any{}
+	}
+	if t.ErrorCode != "" {
+		data["error"] = map[string]string{"code": t.ErrorCode, "message": t.ErrorMessage}
+	}
+	if _, err := AppendEvents(ctx, tx, r, []NewEvent{{Type: t.Event, Data: eventData(data)}}, now); err != nil {
+		return err
+	}
+	if Terminal(t.To) {
+		return releaseSlot(ctx, tx, r.TenantID)
+	}
+	return nil
+}
+
+// CancelRun requests cancellation: a queued run is cancelled at once, a running one
+// becomes cancelling. Cancelling a cancelling or cancelled run changes nothing; any other
+// ended run is ErrConflict. changed reports whether anything was written.
+func CancelRun(ctx context.Context, tx bun.IDB, tenantID, runID string, now time.Time) (*Run, bool, error) {
+	r, err := lockRun(ctx, tx, runID)
+	if err != nil || r.TenantID != tenantID {
+		if err == nil {
+			err = ErrNotFound
+		}
+		return nil, false, err
+	}
+	switch r.Status {
+	case StatusQueued:
+		err = apply(ctx, tx, r, Transition{To: StatusCancelled, Event: EventCancelled, EventData: map[string]any{"reason": "cancel_requested"}}, now)
+	case StatusRunning:
+		err = apply(ctx, tx, r, Transition{To: StatusCancelling, Event: EventCancelling}, now)
+	case StatusCancelling, StatusCancelled:
+		return r, false, nil
+	default:
+		return r, false, fmt.Errorf("%w: run is %s", ErrConflict, r.Status)
+	}
+	return r, err == nil, err
+}
+
+// Lease identifies a worker's claim on a run.
+type Lease struct {
+	ID       string
+	Token    int32
+	Deadline time.Time
+}
+
+// ClaimRuns leases up to n queued runs, oldest first, to workerID until now+ttl, moving
+// them to running with attempt+1 and a run.started event each. On PostgreSQL concurrent
+// claimers skip each other's rows (FOR UPDATE SKIP LOCKED).
+func ClaimRuns(ctx context.Context, tx bun.IDB, workerID string, n int, ttl time.Duration, now time.Time) ([]*Run, error) {
+	now = utc(now)
+	var ids []string
+	q := tx.NewSelect().Model((*Run)(nil)).Column("id").
+		Where("status = ?", StatusQueued).
+		Where("(deadline IS NULL OR deadline > ?)", now).
+		OrderExpr("created_at, id").Limit(int64(n))
+	if isPostgres(tx) {
+		q = q.For("UPDATE SKIP LOCKED")
+	}
+	if err := q.Scan(ctx, &ids); err != nil {
+		return nil, fmt.Errorf("select queued runs: %w", err)
+	}
+	out := make([]*Run, 0, len(ids))
+	expires := now.Add(ttl)
+	for _, id := range ids {
+		r := new(Run)
+		leaseID := NewLeaseID(now)
+		err := tx.NewUpdate().Model(r).
+			Set("status = ?", StatusRunning).
+			Set("attempt = attempt + 1").
+			Set("lease_id = ?", leaseID).
+			Set("lease_expires_at = ?", expires).
+			Set("worker_id = ?", workerID).
+			Set("started_at = COALESCE(started_at, ?)", now).
+			Set("last_batch_id = NULL").
+			Where("id = ? AND status = ?", id, StatusQueued).
+			Returning("*").Scan(ctx)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lease run: %w", err)
+		}
+		r.Normalize()
+		if _, err := AppendEvents(ctx, tx, r, []NewEvent{{Type: EventStarted, Data: eventData(map[string]any{"attempt": r.Attempt, "worker_id": workerID})}}, now); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// lockLeased loads the run a lease is for and checks the lease is current: same lease id
+// and fencing token, the run still active, the lease not lapsed.
+func lockLeased(ctx context.Context, tx bun.IDB, runID, leaseID string, token int32, now time.Time) (*Run, error) {
+	r, err := lockRun(ctx, tx, runID)
+	if err != nil {
+		return nil, err
+	}
+	if r.LeaseID == nil || *r.LeaseID != leaseID || r.Attempt != token ||
+		(r.Status != StatusRunning && r.Status != StatusCancelling) ||
+		r.LeaseExpiresAt == nil || !r.LeaseExpiresAt.After(utc(now)) {
+		return r, ErrLeaseLost
+	}
+	return r, nil
+}
+
+// Heartbeat extends a current lease to now+ttl.
+func Heartbeat(ctx context.Context, tx bun.IDB, leaseID string, token int32, ttl time.Duration, now time.Time) (*Run, error) {
+	var runID string
+	err := tx.NewSelect().Model((*Run)(nil)).Column("id").Where("lease_id = ?", leaseID).Scan(ctx, &runID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrLeaseLost
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find lease: %w", err)
+	}
+	r, err := lockLeased(ctx, tx, runID, leaseID, token, now)
+	if err != nil {
+		return nil, err
+	}
+	expires := utc(now).Add(ttl)
+	if _, err := tx.NewUpdate().Model(r).Set("lease_expires_at = ?", expires).WherePK().Exec(ctx); err != nil {
+		return nil, fmt.Errorf("extend lease: %w", err)
+	}
+	r.LeaseExpiresAt = &expires
+	return r, nil
+}
+
+// WorkerAppend appends a worker's event batch under its lease. A retried batch (same
+// batchID as the last one) is not appended again.
+func WorkerAppend(ctx context.Context, tx bun.IDB, runID, leaseID string, token int32, batchID string, events []NewEvent, now time.Time) (*Run, error) {
+	r, err := lockLeased(ctx, tx, runID, leaseID, token, now)
+	if err != nil {
+		return nil, err
+	}
+	if batchID != "" && r.LastBatchID != nil && *r.LastBatchID == batchID {
+		return r, nil
+	}
+	if _, err := AppendEvents(ctx, tx, r, events, now); err != nil {
+		return nil, err
+	}
+	if batchID != "" {
+		if _, err := tx.NewUpdate().Model(r).Set("last_batch_id = ?", batchID).WherePK().Exec(ctx); err != nil {
+			return nil, fmt.Errorf("record batch id: %w", err)
+		}
+		r.LastBatchID = &batchID
+	}
+	return r, nil
+}
+
+// CompleteRun ends a leased run with its output.
+func CompleteRun(ctx context.Context, tx bun.IDB, runID, leaseID string, token int32, output string, usage [2]int64, now time.Time) (*Run, error) {
+	r, err := lockLeased(ctx, tx, runID, leaseID, token, now)
+	if err != nil {
+		return nil, err
+	}
+	err = apply(ctx, tx, r, Transition{To: StatusCompleted, Event: EventCompleted, Output: &output, Usage: &usage,
+		EventData: map[string]any{"output": output, "usage": map[string]int64{"prompt_tokens": r.PromptTokens + usage[0], "completion_tokens": r.CompletionTokens + usage[1]}}}, now)
+	return r, err
+}
+
+// FailRun ends a leased run with an error; a run whose cancellation was requested ends
+// cancelled.
+func FailRun(ctx context.Context, tx bun.IDB, runID, leaseID string, token int32, code, message string, usage [2]int64, now time.Time) (*Run, error) {
+	r, err := lockLeased(ctx, tx, runID, leaseID, token, now)
+	if err != nil {
+		return nil, err
+	}
+	t := Transition{To: StatusFailed, Event: EventFailed, ErrorCode: code, ErrorMessage: message, Usage: &usage}
+	if r.Status == StatusCancelling {
+		t = Transition{To: StatusCancelled, Event: EventCancelled, Usage: &usage, EventData: map[string]any{"reason": "cancel_requested"}}
+	}
+	err = apply(ctx, tx, r, t, now)
+	return r, err
+}
+
+// Expiry is what a sweep did to one run.
+type Expiry struct {
+	Run    *Run
+	Status string // the new status
+}
+
+// ExpireLeases handles up to limit runs whose lease lapsed: a running run goes back to
+// the queue (run.queued, attempt kept for the next lease to increment) until it has used
+// max_attempts, then fails with lease_expired; a cancelling run is cancelled.
+func ExpireLeases(ctx context.Context, tx bun.IDB, limit int, now time.Time) ([]Expiry, error) {
+	now = utc(now)
+	var ids []string
+	q := tx.NewSelect().Model((*Run)(nil)).Column("id").
+		Where("status IN (?, ?)", StatusRunning, StatusCancelling).
+		Where("lease_expires_at <= ?", now).
+		OrderExpr("lease_expires_at").Limit(int64(limit))
+	if isPostgres(tx) {
+		q = q.For("UPDATE SKIP LOCKED")
+	}
+	if err := q.Scan(ctx, &ids); err != nil {
+		return nil, fmt.Errorf("select lapsed leases: %w", err)
+	}
+	var out []Expiry
+	for _, id := range ids {
+		r, err := lockRun(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		if (r.Status != StatusRunning && r.Status != StatusCancelling) || r.LeaseExpiresAt == nil || r.LeaseExpiresAt.After(now) {
+			continue
+		}
+		var t Transition
+		switch {
+		case r.Status == StatusCancelling:
+			t = Transition{To: StatusCancelled, Event: EventCancelled, EventData: map[string]any{"reason": "lease_expired"}}
+		case r.Attempt >= r.MaxAttempts:
+			t = Transition{To: StatusFailed, Event: EventFailed, ErrorCode: "lease_expired",
+				ErrorMessage: fmt.Sprintf("the worker's lease lapsed on attempt %d of %d", r.Attempt, r.MaxAttempts)}
+		default:
+			if _, err := tx.NewUpdate().Model(r).Set("lease_id = NULL").Set("lease_expires_at = NULL").Set("worker_id = NULL").WherePK().Exec(ctx); err != nil {
+				return nil, fmt.Errorf("clear lease: %w", err)
+			}
+			r.LeaseID, r.LeaseExpiresAt, r.WorkerID = nil, nil, nil
+			t = Transition{To: StatusQueued, Event: EventQueued, EventData: map[string]any{"attempt": r.Attempt, "reason": "lease_expired"}}
+			if err := notifyQueue(ctx, tx); err != nil {
+				return nil, err
+			}
+		}
+		if err := apply(ctx, tx, r, t, now); err != nil {
+			return nil, err
+		}
+		out = append(out, Expiry{Run: r, Status: t.To})
+	}
+	return out, nil
+}
+
+// ExpireDeadlines ends up to limit runs whose deadline passed: timed_out, or cancelled
+// when cancellation was already requested.
+func ExpireDeadlines(ctx context.Context, tx bun.IDB, limit int, now time.Time) ([]Expiry, error) {
+	now = utc(now)
+	var ids []string
+	q := tx.NewSelect().Model((*Run)(nil)).Column("id").
+		Where("status IN (?, ?, ?)", StatusQueued, StatusRunning, StatusCancelling).
+		Where("deadline IS NOT NULL AND deadline <= ?", now).
+		OrderExpr("deadline").Limit(int64(limit))
+	if isPostgres(tx) {
+		q = q.For("UPDATE SKIP LOCKED")
+	}
+	if err := q.Scan(ctx, &ids); err != nil {
+		return nil, fmt.Errorf("select passed deadlines: %w", err)
+	}
+	var out []Expiry
+	for _, id := range ids {
+		r, err := lockRun(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		if Terminal(r.Status) {
+			continue
+		}
+		t := Transition{To: StatusTimedOut, Event: EventTimedOut, ErrorCode: "deadline_exceeded", ErrorMessage: "the run's deadline passed"}
+		if r.Status == StatusCancelling {
+			t = Transition{To: StatusCancelled, Event: EventCancelled, EventData: map[string]any{"reason": "deadline_exceeded"}}
+		}
+		if err := apply(ctx, tx, r, t, now); err != nil {
+			return nil, err
+		}
+		out = append(out, Expiry{Run: r, Status: t.To})
+	}
+	return out, nil
+}
+
+// ListEvents returns up to limit events of a run with seq > after.
+func ListEvents(ctx context.Context, db bun.IDB, runID string, after int64, limit int) ([]Event, error) {
+	var evs []Event
+	err := db.NewSelect().Model(&evs).Where("run_id = ? AND seq > ?", runID, after).OrderExpr("seq").Limit(int64(limit)).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list run events: %w", err)
+	}
+	for i := range evs {
+		evs[i].Time = utc(evs[i].Time)
+	}
+	return evs, nil
+}
+
+// CountByStatus counts runs by status (for metrics).
+func CountByStatus(ctx context.Context, db bun.IDB) (map[string]int64, error) {
+	var rows []struct {
+		Status string `bun:"status"`
+		N      int64  `bun:"n"`
+	}
+	if err := db.NewRaw("SELECT status, count(*) AS n FROM runs GROUP BY status").Scan(ctx, &rows); err != nil {
+		return nil, fmt.Errorf("count runs: %w", err)
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.Status] = r.N
+	}
+	return out, nil
+}

@@ -1,0 +1,201 @@
+// Package stream fans a run's event log out to live subscribers (SSE streams, :wait
+// calls) and wakes lease long-polls. Events are always read from storage: a notification
+// only says "run X has new events" (written by this process, or by another one through
+// PostgreSQL LISTEN/NOTIFY), and one fetch per notification serves every subscriber.
+package stream
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/nexixai/agentos/impl/orchestrator/store"
+)
+
+const (
+	cacheSize  = 4096
+	fetchBatch = 1000
+	// pollEvery re-reads a watched run even without a notification, so a lost one (a
+	// dropped LISTEN connection) delays delivery instead of stalling it.
+	pollEvery = time.Second
+)
+
+// Hub tracks the runs that have subscribers.
+type Hub struct {
+	db     bun.IDB
+	logger *slog.Logger
+
+	mu    sync.Mutex
+	feeds map[string]*feed
+	queue chan struct{} // closed and replaced when runs are queued
+	subs  int
+}
+
+// NewHub returns a hub reading events from db.
+func NewHub(db bun.IDB, logger *slog.Logger) *Hub {
+	return &Hub{db: db, logger: logger, feeds: map[string]*feed{}, queue: make(chan struct{})}
+}
+
+// Notify says run has new events.
+func (h *Hub) Notify(runID string) {
+	h.mu.Lock()
+	f := h.feeds[runID]
+	h.mu.Unlock()
+	if f != nil {
+		f.kickFetch()
+	}
+}
+
+// NotifyQueue says runs were queued.
+func (h *Hub) NotifyQueue() {
+	h.mu.Lock()
+	close(h.queue)
+	h.queue = make(chan struct{})
+	h.mu.Unlock()
+}
+
+// QueueChanged returns a channel closed at the next NotifyQueue.
+func (h *Hub) QueueChanged() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.queue
+}
+
+// Subscribers returns how many subscriptions are open.
+func (h *Hub) Subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.subs
+}
+
+// Sub is one subscription to a run's events.
+type Sub struct {
+	hub  *Hub
+	feed *feed
+	once sync.Once
+}
+
+// Subscribe starts following run, whose newest event so far has seq lastSeq.
+func (h *Hub) Subscribe(runID string, lastSeq int64) *Sub {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f := h.feeds[runID]
+	if f == nil {
+		f = newFeed(h, runID, lastSeq)
+		h.feeds[runID] = f
+		go f.run()
+	}
+	f.refs++
+	h.subs++
+	return &Sub{hub: h, feed: f}
+}
+
+// Close ends the subscription.
+func (s *Sub) Close() {
+	s.once.Do(func() {
+		h := s.hub
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.subs--
+		s.feed.refs--
+		if s.feed.refs == 0 {
+			delete(h.feeds, s.feed.runID)
+			close(s.feed.stop)
+		}
+	})
+}
+
+// Since returns the cached events with seq > after and a channel closed when more arrive.
+// covered is false when the cache no longer (or not yet) holds every event after `after`;
+// the caller then reads them from storage.
+func (s *Sub) Since(after int64) (events []store.Event, changed <-chan struct{}, covered bool) {
+	f := s.feed
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if after < f.base {
+		return nil, f.changed, false
+	}
+	for i := range f.events {
+		if f.events[i].Seq > after {
+			events = append(events, f.events[i:]...)
+			break
+		}
+	}
+	return events, f.changed, true
+}
+
+// feed holds the recent events of one watched run.
+type feed struct {
+	hub   *Hub
+	runID string
+
+	mu      sync.Mutex
+	base    int64         // the cache holds every event with seq > base
+	events  []store.Event // ascending seq, all > base
+	last    int64         // highest seq fetched
+	changed chan struct{}
+
+	refs int // guarded by hub.mu
+	kick chan struct{}
+	stop chan struct{}
+}
+
+func newFeed(h *Hub, runID string, lastSeq int64) *feed {
+	return &feed{hub: h, runID: runID, base: lastSeq, last: lastSeq, changed: make(chan struct{}), kick: make(chan struct{}, 1), stop: make(chan struct{})}
+}
+
+func (f *feed) kickFetch() {
+	select {
+	case f.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (f *feed) run() {
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	f.fetch() // events that landed between the caller's read and Subscribe
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-f.kick:
+		case <-t.C:
+		}
+		f.fetch()
+	}
+}
+
+func (f *feed) fetch() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		f.mu.Lock()
+		after := f.last
+		f.mu.Unlock()
+		evs, err := store.ListEvents(ctx, f.hub.db, f.runID, after, fetchBatch)
+		if err != nil {
+			f.hub.logger.Warn("read run events", "run_id", f.runID, "error", err)
+			return
+		}
+		if len(evs) == 0 {
+			return
+		}
+		f.mu.Lock()
+		f.events = append(f.events, evs...)
+		f.last = evs[len(evs)-1].Seq
+		if over := len(f.events) - cacheSize; over > 0 {
+			f.base = f.events[over-1].Seq
+			f.events = append([]store.Event(nil), f.events[over:]...)
+		}
+		close(f.changed)
+		f.changed = make(chan struct{})
+		f.mu.Unlock()
+		if len(evs) < fetchBatch {
+			return
+		}
+	}
+}

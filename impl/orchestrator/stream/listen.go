@@ -1,0 +1,71 @@
+package stream
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/nexixai/agentos/impl/orchestrator/store"
+)
+
+// Listen relays PostgreSQL notifications of other processes' writes to the hub until ctx
+// ends, reconnecting after errors. Events written by this process notify the hub directly
+// as well; duplicates only cost an empty read.
+func (h *Hub) Listen(ctx context.Context, url string, logger *slog.Logger) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := h.listenOnce(ctx, url)
+		if ctx.Err() != nil {
+			return
+		}
+		logger.Warn("postgres listener disconnected; reconnecting", "error", err, "backoff", backoff.String())
+		// Wake everyone: something may have been missed while disconnected.
+		h.NotifyQueue()
+		h.notifyAll()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (h *Hub) listenOnce(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, ch := range []string{store.NotifyEvents, store.NotifyQueue} {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+			return err
+		}
+	}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		switch n.Channel {
+		case store.NotifyEvents:
+			h.Notify(n.Payload)
+		case store.NotifyQueue:
+			h.NotifyQueue()
+		}
+	}
+}
+
+func (h *Hub) notifyAll() {
+	h.mu.Lock()
+	feeds := make([]*feed, 0, len(h.feeds))
+	for _, f := range h.feeds {
+		feeds = append(feeds, f)
+	}
+	h.mu.Unlock()
+	for _, f := range feeds {
+		f.kickFetch()
+	}
+}

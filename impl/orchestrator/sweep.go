@@ -1,0 +1,86 @@
+package orchestrator
+
+import (
+	"context"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/nexixai/agentos/impl/orchestrator/store"
+	"github.com/nexixai/agentos/internal/audit"
+)
+
+const sweepBatch = 200
+
+// sweep periodically requeues or ends runs whose lease lapsed, ends runs whose deadline
+// passed, and purges expired idempotency keys. Every orchestrator process sweeps; rows
+// are claimed with SKIP LOCKED on PostgreSQL, so they never handle the same run twice.
+func (s *Service) sweep(ctx context.Context) {
+	t := time.NewTicker(s.cfg.SweepInterval)
+	defer t.Stop()
+	lastPurge := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.sweepOnce(ctx, "lease", store.ExpireLeases)
+		s.sweepOnce(ctx, "deadline", store.ExpireDeadlines)
+		if time.Since(lastPurge) > time.Minute {
+			lastPurge = time.Now()
+			if _, err := store.PurgeKeys(ctx, s.db.DB, 10000, s.now()); err != nil && ctx.Err() == nil {
+				s.logger.Warn("purge idempotency keys", "error", err)
+			}
+		}
+	}
+}
+
+type expireFunc func(ctx context.Context, tx bun.IDB, limit int, now time.Time) ([]store.Expiry, error)
+
+func (s *Service) sweepOnce(ctx context.Context, kind string, expire expireFunc) {
+	for ctx.Err() == nil {
+		var (
+			done []store.Expiry
+			recs []audit.Record
+		)
+		err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			var err error
+			if done, err = expire(ctx, tx, sweepBatch, s.now()); err != nil {
+				return err
+			}
+			recs = recs[:0]
+			for _, e := range done {
+				rec, err := s.audit.Record(ctx, tx, audit.Record{
+					TenantID: e.Run.TenantID, Time: s.now(), Principal: "system", Action: "run." + kind + "_expired",
+					Resource: "runs/" + e.Run.ID, Outcome: audit.OutcomeSuccess, Detail: map[string]any{"status": e.Status, "attempt": e.Run.Attempt},
+				})
+				if err != nil {
+					return err
+				}
+				recs = append(recs, rec)
+			}
+			return nil
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				s.logger.Warn("sweep runs", "kind", kind, "error", err)
+			}
+			return
+		}
+		for i, e := range done {
+			s.audit.Emit(recs[i])
+			s.hub.Notify(e.Run.ID)
+			s.metrics.runTransitions.WithLabelValues(e.Status).Inc()
+			if kind == "lease" {
+				s.metrics.leaseExpiries.Inc()
+			}
+			if e.Status == store.StatusQueued {
+				s.hub.NotifyQueue()
+			}
+		}
+		if len(done) < sweepBatch {
+			return
+		}
+	}
+}

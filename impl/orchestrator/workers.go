@@ -1,0 +1,204 @@
+package orchestrator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/nexixai/agentos/gen/orchestratorapi"
+	"github.com/nexixai/agentos/impl/orchestrator/store"
+	"github.com/nexixai/agentos/internal/apierr"
+	"github.com/nexixai/agentos/internal/audit"
+)
+
+// LeaseRuns implements leaseRuns: claim queued runs, long-polling up to wait_seconds.
+func (s *Service) LeaseRuns(ctx context.Context, req *orchestratorapi.LeaseInput) (*orchestratorapi.LeaseResult, error) {
+	n := int(req.MaxRuns.Or(1))
+	wait := time.Duration(req.WaitSeconds.Or(0)) * time.Second
+	deadline := time.Now().Add(wait)
+	for {
+		queued := s.hub.QueueChanged() // before claiming, so a run queued meanwhile wakes us
+		runs, err := s.claim(ctx, req.WorkerID, n)
+		if err != nil {
+			return nil, err
+		}
+		if len(runs) > 0 || wait == 0 {
+			return &orchestratorapi.LeaseResult{Runs: runs}, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return &orchestratorapi.LeaseResult{Runs: []orchestratorapi.LeasedRun{}}, nil
+		}
+		// Poll now and then as well: a run can become claimable without a notification
+		// (another process requeued it and the LISTEN connection was down).
+		t := time.NewTimer(min(left, 2*time.Second))
+		select {
+		case <-queued:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+		t.Stop()
+	}
+}
+
+func (s *Service) claim(ctx context.Context, workerID string, n int) ([]orchestratorapi.LeasedRun, error) {
+	var (
+		runs   []*store.Run
+		agents []store.Agent
+	)
+	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		runs, err = store.ClaimRuns(ctx, tx, workerID, n, s.cfg.LeaseTTL, s.now())
+		if err != nil {
+			return err
+		}
+		agents = make([]store.Agent, len(runs))
+		for i, r := range runs {
+			if agents[i], err = store.AgentVersion(ctx, tx, r.TenantID, r.AgentID, r.AgentVersion, time.Time{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]orchestratorapi.LeasedRun, len(runs))
+	for i, r := range runs {
+		s.hub.Notify(r.ID)
+		s.metrics.leaseGrants.Inc()
+		s.metrics.runTransitions.WithLabelValues(store.StatusRunning).Inc()
+		out[i] = orchestratorapi.LeasedRun{
+			Run:   runToAPI(r),
+			Agent: agentToAPI(agents[i]),
+			Lease: orchestratorapi.Lease{LeaseID: *r.LeaseID, FencingToken: r.Attempt, ExpiresAt: *r.LeaseExpiresAt},
+		}
+	}
+	return out, nil
+}
+
+func leaseLost(err error) error {
+	if errors.Is(err, store.ErrLeaseLost) {
+		return apierr.New(apierr.CodeConflict, "lease lost: it lapsed, was superseded by a newer attempt, or the run ended")
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return apierr.New(apierr.CodeNotFound, "no such run")
+	}
+	return err
+}
+
+// HeartbeatLease implements heartbeatLease.
+func (s *Service) HeartbeatLease(ctx context.Context, req *orchestratorapi.HeartbeatInput, params orchestratorapi.HeartbeatLeaseParams) (*orchestratorapi.HeartbeatResult, error) {
+	var run *store.Run
+	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		run, err = store.Heartbeat(ctx, tx, params.LeaseID, req.FencingToken, s.cfg.LeaseTTL, s.now())
+		return err
+	})
+	if err != nil {
+		return nil, leaseLost(err)
+	}
+	return &orchestratorapi.HeartbeatResult{ExpiresAt: *run.LeaseExpiresAt, CancelRequested: run.CancelRequested}, nil
+}
+
+// AppendRunEvents implements appendRunEvents.
+func (s *Service) AppendRunEvents(ctx context.Context, req *orchestratorapi.AppendEventsInput, params orchestratorapi.AppendRunEventsParams) (*orchestratorapi.AppendEventsResult, error) {
+	events := make([]store.NewEvent, len(req.Events))
+	for i, e := range req.Events {
+		data := map[string]json.RawMessage{}
+		for k, v := range e.Data.Or(nil) {
+			data[k] = json.RawMessage(v)
+		}
+		raw, err := json.Marshal(data)
+		if err != nil {
+			return nil, apierr.InvalidField("events", "event data is not valid JSON")
+		}
+		events[i] = store.NewEvent{Type: string(e.Type), Data: raw}
+	}
+	runID := string(params.RunID)
+	var run *store.Run
+	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		run, err = store.WorkerAppend(ctx, tx, runID, req.LeaseID, req.FencingToken, req.BatchID.Or(""), events, s.now())
+		return err
+	})
+	if err != nil {
+		return nil, leaseLost(err)
+	}
+	s.hub.Notify(runID)
+	return &orchestratorapi.AppendEventsResult{LastSeq: run.LastSeq, CancelRequested: run.CancelRequested}, nil
+}
+
+// CompleteRun implements completeRun.
+func (s *Service) CompleteRun(ctx context.Context, req *orchestratorapi.CompleteInput, params orchestratorapi.CompleteRunParams) (*orchestratorapi.Run, error) {
+	runID := string(params.RunID)
+	usage := usageOf(req.Usage)
+	var (
+		run *store.Run
+		rec audit.Record
+	)
+	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if run, err = store.CompleteRun(ctx, tx, runID, req.LeaseID, req.FencingToken, req.Output, usage, s.now()); err != nil {
+			return err
+		}
+		rec, err = s.audit.Record(ctx, tx, s.workerAudit(ctx, run, "run.complete"))
+		return err
+	})
+	if err != nil {
+		return nil, leaseLost(err)
+	}
+	s.audit.Emit(rec)
+	s.finished(run)
+	out := runToAPI(run)
+	return &out, nil
+}
+
+// FailRun implements failRun.
+func (s *Service) FailRun(ctx context.Context, req *orchestratorapi.FailInput, params orchestratorapi.FailRunParams) (*orchestratorapi.Run, error) {
+	runID := string(params.RunID)
+	usage := usageOf(req.Usage)
+	var (
+		run *store.Run
+		rec audit.Record
+	)
+	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if run, err = store.FailRun(ctx, tx, runID, req.LeaseID, req.FencingToken, req.Error.Code, req.Error.Message, usage, s.now()); err != nil {
+			return err
+		}
+		rec, err = s.audit.Record(ctx, tx, s.workerAudit(ctx, run, "run.fail"))
+		return err
+	})
+	if err != nil {
+		return nil, leaseLost(err)
+	}
+	s.audit.Emit(rec)
+	s.finished(run)
+	out := runToAPI(run)
+	return &out, nil
+}
+
+// workerAudit records a run's end reported by its worker.
+func (s *Service) workerAudit(ctx context.Context, r *store.Run, action string) audit.Record {
+	rec := s.auditRecord(ctx, r.TenantID, action, "runs/"+r.ID, map[string]any{"status": r.Status, "attempt": r.Attempt})
+	rec.Principal = "worker:" + deref(r.WorkerID)
+	return rec
+}
+
+func (s *Service) finished(r *store.Run) {
+	s.hub.Notify(r.ID)
+	s.metrics.runTransitions.WithLabelValues(r.Status).Inc()
+}
+
+func usageOf(u orchestratorapi.OptUsage) [2]int64 {
+	if v, ok := u.Get(); ok {
+		return [2]int64{v.PromptTokens, v.CompletionTokens}
+	}
+	return [2]int64{}
+}
