@@ -67,11 +67,11 @@ func (s *Service) idempotent(next http.Handler, findRoute func(method, path stri
 		switch outcome {
 		case store.KeyInFlight:
 			s.metrics.idempotencyRejects.WithLabelValues("in_flight").Inc()
-			httpserver.WriteProblem(w, httpserver.ProblemFor(ctx, apierr.New(apierr.CodeConflict, "a request with Idempotency-Key %q is still being processed; retry later", key)))
+			httpserver.WriteProblem(w, httpserver.ProblemFor(ctx, apierr.New(apierr.CodeIdempotencyInFlight, "a request with Idempotency-Key %q is still being processed; retry later", key)))
 			return
 		case store.KeyMismatch:
 			s.metrics.idempotencyRejects.WithLabelValues("body_mismatch").Inc()
-			httpserver.WriteProblem(w, httpserver.ProblemFor(ctx, apierr.New(apierr.CodeUnprocessable, "Idempotency-Key %q was already used with a different request body", key)))
+			httpserver.WriteProblem(w, httpserver.ProblemFor(ctx, apierr.New(apierr.CodeIdempotencyReused, "Idempotency-Key %q was already used with a different request body", key)))
 			return
 		case store.KeyReplay:
 			s.metrics.idempotentReplays.Inc()

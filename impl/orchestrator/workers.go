@@ -84,7 +84,7 @@ func (s *Service) claim(ctx context.Context, workerID string, n int) ([]orchestr
 
 func leaseLost(err error) error {
 	if errors.Is(err, store.ErrLeaseLost) {
-		return apierr.New(apierr.CodeConflict, "lease lost: it lapsed, was superseded by a newer attempt, or the run ended")
+		return apierr.New(apierr.CodeLeaseLost, "lease lost: it lapsed, was superseded by a newer attempt, or the run ended")
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return apierr.New(apierr.CodeNotFound, "no such run")

@@ -31,26 +31,35 @@ const (
 	CodeNotImplemented     Code = "not_implemented"
 	CodeRequestTimeout     Code = "request_timeout"
 	CodePreconditionFailed Code = "precondition_failed"
+	// CodeLeaseLost: a worker's lease lapsed or was superseded; it must stop the run.
+	CodeLeaseLost Code = "lease_lost"
+	// CodeIdempotencyInFlight: the first request with this Idempotency-Key is still running.
+	CodeIdempotencyInFlight Code = "idempotency_key_in_use"
+	// CodeIdempotencyReused: the Idempotency-Key was used with another request body.
+	CodeIdempotencyReused Code = "idempotency_key_reused"
 )
 
 var statusByCode = map[Code]int{
-	CodeInvalidArgument:    http.StatusBadRequest,
-	CodeInvalidJSON:        http.StatusBadRequest,
-	CodeUnauthenticated:    http.StatusUnauthorized,
-	CodePermissionDenied:   http.StatusForbidden,
-	CodeNotFound:           http.StatusNotFound,
-	CodeTenantNotFound:     http.StatusNotFound,
-	CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
-	CodeRequestTimeout:     http.StatusRequestTimeout,
-	CodeConflict:           http.StatusConflict,
-	CodePreconditionFailed: http.StatusPreconditionFailed,
-	CodeBodyTooLarge:       http.StatusRequestEntityTooLarge,
-	CodeUnsupportedMedia:   http.StatusUnsupportedMediaType,
-	CodeUnprocessable:      http.StatusUnprocessableEntity,
-	CodeRateLimited:        http.StatusTooManyRequests,
-	CodeInternal:           http.StatusInternalServerError,
-	CodeNotImplemented:     http.StatusNotImplemented,
-	CodeUnavailable:        http.StatusServiceUnavailable,
+	CodeInvalidArgument:     http.StatusBadRequest,
+	CodeInvalidJSON:         http.StatusBadRequest,
+	CodeUnauthenticated:     http.StatusUnauthorized,
+	CodePermissionDenied:    http.StatusForbidden,
+	CodeNotFound:            http.StatusNotFound,
+	CodeTenantNotFound:      http.StatusNotFound,
+	CodeMethodNotAllowed:    http.StatusMethodNotAllowed,
+	CodeRequestTimeout:      http.StatusRequestTimeout,
+	CodeConflict:            http.StatusConflict,
+	CodeLeaseLost:           http.StatusConflict,
+	CodeIdempotencyInFlight: http.StatusConflict,
+	CodeIdempotencyReused:   http.StatusUnprocessableEntity,
+	CodePreconditionFailed:  http.StatusPreconditionFailed,
+	CodeBodyTooLarge:        http.StatusRequestEntityTooLarge,
+	CodeUnsupportedMedia:    http.StatusUnsupportedMediaType,
+	CodeUnprocessable:       http.StatusUnprocessableEntity,
+	CodeRateLimited:         http.StatusTooManyRequests,
+	CodeInternal:            http.StatusInternalServerError,
+	CodeNotImplemented:      http.StatusNotImplemented,
+	CodeUnavailable:         http.StatusServiceUnavailable,
 }
 
 // Status is the HTTP status for a code; unknown codes are 500.
