@@ -89,7 +89,7 @@ func (w *world) registerAudit(sc *godog.ScenarioContext) {
 		}
 	})
 	sc.Step(`^the audit chain of tenant "([^"]*)" links each record to the previous one$`, func(alias string) error {
-		rows, err := w.auditRows(w.env.tenantID(alias))
+		rows, err := w.auditRows(w.tenantRef(alias))
 		if err != nil {
 			return err
 		}

@@ -36,6 +36,7 @@ type environment struct {
 	inProcess     bool
 	urls          map[string]string
 	adminToken    string
+	workerToken   string
 	defaultTenant string
 	// suffix makes tenant names unique per run, so the suite can target a shared deployment.
 	suffix string
@@ -97,6 +98,9 @@ func runSuite(t *testing.T, env *environment) {
 	if !env.inProcess {
 		tags = joinTags(tags, "~@inprocess")
 	}
+	if env.pgBaseURL == "" {
+		tags = joinTags(tags, "~@postgres")
+	}
 	format := os.Getenv("GODOG_FORMAT")
 	if format == "" {
 		format = "progress"
@@ -140,6 +144,7 @@ func newEnvironment(t *testing.T, pgURL string) *environment {
 			"federation":   envOr("AGENTOS_FEDERATION_URL", "http://127.0.0.1:50083"),
 		}
 		env.adminToken = os.Getenv("AGENTOS_ADMIN_TOKEN")
+		env.workerToken = os.Getenv("AGENTOS_WORKER_TOKEN")
 		env.defaultTenant = envOr("AGENTOS_DEFAULT_TENANT", "tnt_demo")
 		t.Logf("conformance target: %v", env.urls)
 		return env
@@ -164,6 +169,7 @@ func newEnvironment(t *testing.T, pgURL string) *environment {
 	}
 	env.node = node
 	env.adminToken = node.AdminToken
+	env.workerToken = node.WorkerToken
 	env.defaultTenant = cfg.DefaultTenant
 	env.urls = map[string]string{
 		"orchestrator": node.URL(platform.Orchestrator),
@@ -191,6 +197,11 @@ func testConfig(t *testing.T, env *environment, dataDir string) config.Config {
 	cfg.AuditSink = "file:" + filepath.Join(dataDir, "audit", "audit.log")
 	cfg.AdminToken = "adm_" + randomHex(16)
 	cfg.ShutdownTimeout = 5 * time.Second
+	// Short timings so lease lapses, sweeps and keepalives happen within a scenario.
+	cfg.LeaseTTL = 2 * time.Second
+	cfg.SweepInterval = 100 * time.Millisecond
+	cfg.SSEKeepalive = 300 * time.Millisecond
+	cfg.RunMaxAttempts = 2
 	if env.pgBaseURL != "" {
 		cfg.DatabaseURL = freshSchema(t, env.pgBaseURL)
 	}

@@ -50,6 +50,8 @@ type world struct {
 	scratch string
 	// second is the extra node of scenarios that need a broken one.
 	secondURLs map[string]string
+
+	orchState
 }
 
 type problemBody struct {
@@ -171,6 +173,7 @@ func (w *world) send(method, url string, header http.Header, body []byte) error 
 		return err
 	}
 	defer resp.Body.Close()
+	w.clientErr = nil
 	w.body, err = io.ReadAll(resp.Body)
 	if err != nil {
 		return err
@@ -194,6 +197,7 @@ func (w *world) register(sc *godog.ScenarioContext) {
 	w.registerAudit(sc)
 	w.registerCLI(sc)
 	w.registerSpec(sc)
+	w.registerOrchestrator(sc)
 }
 
 var servicePattern = `(orchestrator|modelpolicy|federation)`
@@ -262,7 +266,13 @@ func (w *world) registerHTTP(sc *godog.ScenarioContext) {
 		w.env.panicNext.Store(true)
 		return nil
 	})
-	sc.Step(`^the response is a (\d+) problem with code "([^"]*)"$`, w.responseProblem)
+	sc.Step(`^the response is a (\d+) problem with code "([^"]*)"$`, func(status int, code string) error {
+		// After a generated-client call that failed, the problem was kept by noteErr.
+		if w.problem != nil && w.clientErr != nil {
+			return w.failedWithProblem(status, code)
+		}
+		return w.responseProblem(status, code)
+	})
 	sc.Step(`^the response is a (\d+) problem$`, func(status int) error { return w.responseProblem(status, "") })
 	sc.Step(`^the response header "([^"]*)" is "([^"]*)"$`, func(name, want string) error {
 		if got := w.header.Get(name); got != want {

@@ -138,7 +138,8 @@ func idempotencyKey(header string, body []byte) (string, error) {
 }
 
 // requestHash identifies a request: method, path and the body as canonical JSON (keys
-// sorted, whitespace dropped), so formatting differences are the same request.
+// sorted, whitespace dropped, without idempotency_key, which the header may carry
+// instead), so formatting differences are the same request.
 func requestHash(method, path string, body []byte) string {
 	h := sha256.New()
 	h.Write([]byte(method + " " + path + "\n"))
@@ -146,6 +147,9 @@ func requestHash(method, path string, body []byte) string {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&v); err == nil {
+		if obj, ok := v.(map[string]any); ok {
+			delete(obj, "idempotency_key")
+		}
 		if canon, err := json.Marshal(v); err == nil {
 			body = canon
 		}

@@ -1,0 +1,66 @@
+Feature: Worker lease protocol
+  Remote workers lease runs over HTTP, heartbeat, post events with a fencing token and
+  finish runs; the orchestrator alone decides state.
+
+  Background:
+    Given I work as a new tenant "workers"
+    And the agent "my-agent" exists
+
+  @PRS-WRK-001
+  Scenario Outline: The lease protocol refuses non-worker credentials
+    When I lease runs with <credential>
+    Then the response is a 401 problem with code "unauthenticated"
+
+    Examples:
+      | credential                  |
+      | no credential               |
+      | the admin token             |
+      | a tenant header             |
+      | a wrong worker token        |
+
+  @PRS-WRK-002
+  Scenario: A lease carries the run, its agent version and the lease
+    Given I created a run of "my-agent" with input "work"
+    When a test worker leases the run
+    Then the lease names the run, agent "my-agent" version 1, fencing token 1 and an expiry in the future
+    And the run is "running" at attempt 1
+
+  @PRS-WRK-002
+  Scenario: A lease long-polls until a run is queued
+    When a test worker waits up to 10 seconds for a lease while I create a run of "my-agent" after 500 ms
+    Then the worker got that run
+
+  @PRS-WRK-004
+  Scenario: A stale fencing token changes nothing
+    Given I created a run of "my-agent" with input "work"
+    And a test worker has leased the run
+    When the worker posts events with fencing token 7
+    Then the response is a 409 problem with code "lease_lost"
+    When the worker completes the run with fencing token 7
+    Then the response is a 409 problem with code "lease_lost"
+    And the run is "running" at attempt 1
+    And the run's events are "run.queued, run.started"
+
+  @PRS-WRK-005 @PRS-WRK-004 @inprocess
+  Scenario: A worker that stops heartbeating loses its run to another worker
+    Given I created a run of "my-agent" with input "work"
+    And a test worker has leased the run
+    When the worker stops heartbeating until the lease lapses
+    Then another test worker leases the run with fencing token 2
+    And the first worker's heartbeat, events and completion are 409 problems with code "lease_lost"
+    When the second worker completes the run with output "rescued"
+    Then the run is "completed" with output "rescued"
+    And the run's events are "run.queued, run.started, run.queued, run.started, run.completed"
+
+  @PRS-WRK-005 @inprocess
+  Scenario: A run whose lease lapses on its last attempt fails
+    Given I created a run of "my-agent" with input "work"
+    When test workers lease the run and let the lease lapse 2 times
+    Then the run is "failed" with error code "lease_expired"
+
+  @PRS-WRK-006
+  Scenario: A retried event batch is appended once
+    Given I created a run of "my-agent" with input "work"
+    And a test worker has leased the run
+    When the worker posts the batch "b-1" with 3 events twice
+    Then the run's last seq is 5
