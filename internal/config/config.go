@@ -57,13 +57,13 @@ type Config struct {
 	JWTRolesClaim    string        `yaml:"jwt_roles_claim" env:"AGENTOS_JWT_ROLES_CLAIM" default:"roles" doc:"Claim holding the principal's roles (array of strings or space-separated string)."`
 	JWTAdminRole     string        `yaml:"jwt_admin_role" env:"AGENTOS_JWT_ADMIN_ROLE" default:"agentos:admin" doc:"Role that grants the tenant admin API in jwt mode."`
 
-	WorkerToken     string        `yaml:"worker_token" env:"AGENTOS_WORKER_TOKEN" default:"" doc:"Bearer token workers use for the lease protocol; empty means one is generated into <data_dir>/worker-token on first start."`
-	Workers         int           `yaml:"workers" env:"AGENTOS_WORKERS" default:"0" doc:"Embedded workers agentos serve runs (0 = none; flag --workers)."`
-	LeaseTTL        time.Duration `yaml:"lease_ttl" env:"AGENTOS_LEASE_TTL" default:"30s" doc:"How long a run lease lasts without a heartbeat before the run is requeued."`
-	RunMaxAttempts  int           `yaml:"run_max_attempts" env:"AGENTOS_RUN_MAX_ATTEMPTS" default:"3" doc:"Leases a run may use before a lapsed lease fails it."`
-	IdempotencyTTL  time.Duration `yaml:"idempotency_ttl" env:"AGENTOS_IDEMPOTENCY_TTL" default:"24h" doc:"How long Idempotency-Key answers are kept."`
-	SSEKeepalive    time.Duration `yaml:"sse_keepalive" env:"AGENTOS_SSE_KEEPALIVE" default:"15s" doc:"Interval of keepalive comments on event streams."`
-	SweepInterval   time.Duration `yaml:"sweep_interval" env:"AGENTOS_SWEEP_INTERVAL" default:"1s" doc:"How often lapsed leases, passed deadlines and expired idempotency keys are swept."`
+	WorkerToken    string        `yaml:"worker_token" env:"AGENTOS_WORKER_TOKEN" default:"" doc:"Bearer token workers use for the lease protocol; empty means one is generated into <data_dir>/worker-token on first start."`
+	Workers        int           `yaml:"workers" env:"AGENTOS_WORKERS" default:"0" doc:"Embedded workers agentos serve runs (0 = none; flag --workers)."`
+	LeaseTTL       time.Duration `yaml:"lease_ttl" env:"AGENTOS_LEASE_TTL" default:"30s" doc:"How long a run lease lasts without a heartbeat before the run is requeued."`
+	RunMaxAttempts int           `yaml:"run_max_attempts" env:"AGENTOS_RUN_MAX_ATTEMPTS" default:"3" doc:"Leases a run may use before a lapsed lease fails it."`
+	IdempotencyTTL time.Duration `yaml:"idempotency_ttl" env:"AGENTOS_IDEMPOTENCY_TTL" default:"24h" doc:"How long Idempotency-Key answers are kept."`
+	SSEKeepalive   time.Duration `yaml:"sse_keepalive" env:"AGENTOS_SSE_KEEPALIVE" default:"15s" doc:"Interval of keepalive comments on event streams."`
+	SweepInterval  time.Duration `yaml:"sweep_interval" env:"AGENTOS_SWEEP_INTERVAL" default:"1s" doc:"How often lapsed leases, passed deadlines and expired idempotency keys are swept."`
 
 	QuotaRunCreateQPS    int   `yaml:"quota_run_create_qps" env:"AGENTOS_QUOTA_RUN_CREATE_QPS" default:"10" doc:"Runs a tenant may create per second (0 = unlimited; per-tenant override through the admin API)."`
 	QuotaConcurrentRuns  int   `yaml:"quota_concurrent_runs" env:"AGENTOS_QUOTA_CONCURRENT_RUNS" default:"25" doc:"Non-terminal runs a tenant may have at once (0 = unlimited)."`

@@ -61,7 +61,7 @@ type Node struct {
 
 	servers    []*httpserver.Server
 	background []func(context.Context)
-	closeOnce sync.Once
+	closeOnce  sync.Once
 }
 
 // New opens and migrates the database, seeds the default tenant, resolves the admin

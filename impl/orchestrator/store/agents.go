@@ -288,7 +288,7 @@ func ListAgents(ctx context.Context, db bun.IDB, tenantID string, limit int, cur
 		q = q.Where("EXISTS (SELECT 1 FROM agent_labels l WHERE l.tenant_id = a.tenant_id AND l.agent_id = a.id AND l.key = ? AND l.value = ?)", k, labels[k])
 	}
 	var rows []agentRow
-	if err := q.OrderExpr("updated_at DESC, id DESC").Limit(int64(limit + 1)).Scan(ctx, &rows); err != nil {
+	if err := q.OrderExpr("updated_at DESC, id DESC").Limit(int64(limit+1)).Scan(ctx, &rows); err != nil {
 		return nil, "", fmt.Errorf("list agents: %w", err)
 	}
 	next := ""
