@@ -35,6 +35,24 @@ func (w *world) auditRows(tenantID string) ([]auditRow, error) {
 	if w.env.node == nil {
 		return nil, errors.New("audit scenarios need the in-process deployment")
 	}
+	// Records reach their chain through the outbox shortly after commit; chain them now
+	// (the background chainer may hold some: wait until none is left for the tenant).
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if err := w.env.node.Audit.Flush(context.Background()); err != nil {
+			return nil, err
+		}
+		n, err := w.env.node.DB.NewSelect().Table("audit_outbox").Where("tenant_id = ?", tenantID).Count(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%d audit records of %s never left the outbox", n, tenantID)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	var rows []auditRow
 	err := w.env.node.DB.NewRaw(
 		"SELECT tenant_id, seq, time, principal, action, resource, outcome, request_id, prev_hash, hash FROM audit_records WHERE tenant_id = ? ORDER BY seq",

@@ -18,7 +18,6 @@ import (
 	"github.com/nexixai/agentos/gen/orchestratorapi"
 	"github.com/nexixai/agentos/impl/orchestrator/store"
 	"github.com/nexixai/agentos/internal/apierr"
-	"github.com/nexixai/agentos/internal/audit"
 )
 
 // BuiltinTools are the tools every worker provides; an agent may declare them with
@@ -41,8 +40,6 @@ func (s *Service) PutAgent(ctx context.Context, req *orchestratorapi.AgentInput,
 	var (
 		agent   store.Agent
 		created bool
-		rec     audit.Record
-		wrote   bool
 	)
 	err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var before int64
@@ -56,18 +53,13 @@ func (s *Service) PutAgent(ctx context.Context, req *orchestratorapi.AgentInput,
 		if agent.Version == before {
 			return nil // unchanged: nothing written, nothing to audit
 		}
-		wrote = true
-		rec, err = s.audit.Record(ctx, tx, s.auditRecord(ctx, p.TenantID, "agent.put", "agents/"+id, map[string]any{"version": agent.Version}))
-		return err
+		return s.audit.Enqueue(ctx, tx, s.auditRecord(ctx, p.TenantID, "agent.put", "agents/"+id, map[string]any{"version": agent.Version}))
 	})
 	if db := s.db; err != nil && db.IsUniqueViolation(err) {
 		return nil, apierr.Wrap(err, apierr.CodeConflict, "agent %q was changed concurrently; retry", id)
 	}
 	if err != nil {
 		return nil, err
-	}
-	if wrote {
-		s.audit.Emit(rec)
 	}
 	out := agentToAPI(agent)
 	if created {
@@ -136,23 +128,16 @@ func (s *Service) DeleteAgent(ctx context.Context, params orchestratorapi.Delete
 		return err
 	}
 	id := string(params.AgentID)
-	var rec audit.Record
 	err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := store.DeleteAgent(ctx, tx, p.TenantID, id, s.now()); err != nil {
 			return err
 		}
-		var err error
-		rec, err = s.audit.Record(ctx, tx, s.auditRecord(ctx, p.TenantID, "agent.delete", "agents/"+id, nil))
-		return err
+		return s.audit.Enqueue(ctx, tx, s.auditRecord(ctx, p.TenantID, "agent.delete", "agents/"+id, nil))
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return apierr.NotFound("agent", id)
 	}
-	if err != nil {
-		return err
-	}
-	s.audit.Emit(rec)
-	return nil
+	return err
 }
 
 // agentSpecFromAPI validates what the schema cannot express and converts.

@@ -14,7 +14,6 @@ import (
 	"github.com/nexixai/agentos/gen/orchestratorapi"
 	"github.com/nexixai/agentos/impl/orchestrator/store"
 	"github.com/nexixai/agentos/internal/apierr"
-	"github.com/nexixai/agentos/internal/audit"
 )
 
 // CreateRun implements createRun. Idempotency is handled in front of it (idempotency.go).
@@ -51,7 +50,15 @@ func (s *Service) CreateRun(ctx context.Context, req *orchestratorapi.RunInput, 
 		}
 		run.Deadline = &d
 	}
-	var rec audit.Record
+	if err := s.takeSlot(ctx, p.TenantID, quota, now); err != nil {
+		var qe *store.QuotaError
+		if errors.As(err, &qe) {
+			s.metrics.quotaRejections.WithLabelValues(quotaKind(qe)).Inc()
+			secs := max(1, int(qe.RetryAfter.Round(time.Second)/time.Second))
+			return nil, &apierr.Error{Code: apierr.CodeRateLimited, Message: qe.Error(), RetryAfter: secs}
+		}
+		return nil, err
+	}
 	err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		agent, err := store.GetAgent(ctx, tx, p.TenantID, agentID, 0)
 		if errors.Is(err, store.ErrNotFound) {
@@ -67,25 +74,40 @@ func (s *Service) CreateRun(ctx context.Context, req *orchestratorapi.RunInput, 
 				run.Deadline = &limit
 			}
 		}
-		if err := store.CreateRun(ctx, tx, run, quota, now); err != nil {
+		// The audit record first: the tenant's quota row, locked at the end of CreateRun,
+		// stays locked for as short a time as possible.
+		if err := s.audit.Enqueue(ctx, tx, s.auditRecord(ctx, p.TenantID, "run.create", "runs/"+run.ID, map[string]any{"agent_id": agentID, "agent_version": agent.Version})); err != nil {
 			return err
 		}
-		rec, err = s.audit.Record(ctx, tx, s.auditRecord(ctx, p.TenantID, "run.create", "runs/"+run.ID, map[string]any{"agent_id": agentID, "agent_version": agent.Version}))
-		return err
+		return store.CreateRun(ctx, tx, run, now)
 	})
-	var qe *store.QuotaError
-	if errors.As(err, &qe) {
-		s.metrics.quotaRejections.WithLabelValues(quotaKind(qe)).Inc()
-		secs := max(1, int(qe.RetryAfter.Round(time.Second)/time.Second))
-		return nil, &apierr.Error{Code: apierr.CodeRateLimited, Message: qe.Error(), RetryAfter: secs}
-	}
 	if err != nil {
+		s.releaseSlot(p.TenantID) // the run was not created
 		return nil, err
 	}
-	s.audit.Emit(rec)
-	s.hub.NotifyQueue()
+	s.queued()
 	s.metrics.runTransitions.WithLabelValues(store.StatusQueued).Inc()
 	return &orchestratorapi.RunHeaders{Response: runToAPI(run)}, nil
+}
+
+// takeSlot reserves a run slot of the tenant in a transaction of its own.
+func (s *Service) takeSlot(ctx context.Context, tenantID string, q store.Quota, now time.Time) error {
+	return s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		return store.TakeSlot(ctx, tx, tenantID, q, now)
+	})
+}
+
+// releaseSlot gives a run slot back; a failure is logged (the sweeper's reconciliation
+// repairs the count).
+func (s *Service) releaseSlot(tenantID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		return store.ReleaseSlot(ctx, tx, tenantID, s.now())
+	})
+	if err != nil {
+		s.logger.Warn("release run quota slot", "tenant_id", tenantID, "error", err)
+	}
 }
 
 func quotaKind(qe *store.QuotaError) string {
@@ -160,7 +182,6 @@ func (s *Service) CancelRun(ctx context.Context, params orchestratorapi.CancelRu
 	var (
 		run     *store.Run
 		changed bool
-		rec     audit.Record
 	)
 	err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
@@ -168,8 +189,7 @@ func (s *Service) CancelRun(ctx context.Context, params orchestratorapi.CancelRu
 		if err != nil || !changed {
 			return err
 		}
-		rec, err = s.audit.Record(ctx, tx, s.auditRecord(ctx, p.TenantID, "run.cancel", "runs/"+runID, map[string]any{"status": run.Status}))
-		return err
+		return s.audit.Enqueue(ctx, tx, s.auditRecord(ctx, p.TenantID, "run.cancel", "runs/"+runID, map[string]any{"status": run.Status}))
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -180,8 +200,10 @@ func (s *Service) CancelRun(ctx context.Context, params orchestratorapi.CancelRu
 		return nil, err
 	}
 	if changed {
-		s.audit.Emit(rec)
-		s.hub.Notify(runID)
+		if store.Terminal(run.Status) {
+			s.releaseSlot(run.TenantID)
+		}
+		s.published(runID)
 		s.metrics.runTransitions.WithLabelValues(run.Status).Inc()
 	}
 	out := runToAPI(run)

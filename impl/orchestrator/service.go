@@ -70,6 +70,7 @@ type Service struct {
 	auth    *tenancy.Authenticator
 	tenants *tenant.Cache
 	hub     *stream.Hub
+	pg      *stream.Notifier // nil unless PostgreSQL
 	quotas  *quotaCache
 	metrics *metrics
 	logger  *slog.Logger
@@ -91,6 +92,9 @@ func New(cfg Config, d *db.DB, auditLog *audit.Logger, auth *tenancy.Authenticat
 		hub: stream.NewHub(d.DB, logger),
 	}
 	s.quotas = newQuotaCache(d.DB, cfg.RunCreateQPS, cfg.ConcurrentRuns, 2*time.Second)
+	if d.Dialect == db.DialectPostgres {
+		s.pg = stream.NewNotifier(d.DB, 5*time.Millisecond, logger)
+	}
 	return s
 }
 
@@ -127,11 +131,31 @@ func (s *Service) Handler(m *httpserver.Metrics, inner func(http.Handler) http.H
 // and expired idempotency keys, and (on PostgreSQL) listening for other processes' writes.
 func (s *Service) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	if s.db.Dialect == db.DialectPostgres && s.cfg.DatabaseURL != "" {
-		wg.Go(func() { s.hub.Listen(ctx, s.cfg.DatabaseURL, s.logger) })
+	if s.pg != nil {
+		wg.Go(func() { s.pg.Send(ctx) })
+		if s.cfg.DatabaseURL != "" {
+			wg.Go(func() { s.hub.Listen(ctx, s.cfg.DatabaseURL, s.logger) })
+		}
 	}
 	wg.Go(func() { s.sweep(ctx) })
 	wg.Wait()
+}
+
+// published tells this process's subscribers, and the other orchestrators, that run has
+// new events (after the transaction that wrote them committed).
+func (s *Service) published(runID string) {
+	s.hub.Notify(runID)
+	if s.pg != nil {
+		s.pg.Run(runID)
+	}
+}
+
+// queued wakes lease long-polls here and in the other orchestrators.
+func (s *Service) queued() {
+	s.hub.NotifyQueue()
+	if s.pg != nil {
+		s.pg.Queue()
+	}
 }
 
 // GetHealth implements getHealth.

@@ -18,7 +18,7 @@ const sweepBatch = 200
 func (s *Service) sweep(ctx context.Context) {
 	t := time.NewTicker(s.cfg.SweepInterval)
 	defer t.Stop()
-	lastPurge := time.Time{}
+	lastPurge, lastReconcile := time.Time{}, time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -27,6 +27,14 @@ func (s *Service) sweep(ctx context.Context) {
 		}
 		s.sweepOnce(ctx, "lease", store.ExpireLeases)
 		s.sweepOnce(ctx, "deadline", store.ExpireDeadlines)
+		if time.Since(lastReconcile) > 30*time.Second {
+			lastReconcile = time.Now()
+			if n, err := store.ReconcileSlots(ctx, s.db.DB, 10*time.Second, s.now()); err != nil && ctx.Err() == nil {
+				s.logger.Warn("reconcile run quotas", "error", err)
+			} else if n > 0 {
+				s.logger.Warn("repaired run quota counts", "tenants", n)
+			}
+		}
 		if time.Since(lastPurge) > time.Minute {
 			lastPurge = time.Now()
 			if _, err := store.PurgeKeys(ctx, s.db.DB, 10000, s.now()); err != nil && ctx.Err() == nil {
@@ -40,25 +48,20 @@ type expireFunc func(ctx context.Context, tx bun.IDB, limit int, now time.Time) 
 
 func (s *Service) sweepOnce(ctx context.Context, kind string, expire expireFunc) {
 	for ctx.Err() == nil {
-		var (
-			done []store.Expiry
-			recs []audit.Record
-		)
+		var done []store.Expiry
 		err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 			var err error
 			if done, err = expire(ctx, tx, sweepBatch, s.now()); err != nil {
 				return err
 			}
-			recs = recs[:0]
 			for _, e := range done {
-				rec, err := s.audit.Record(ctx, tx, audit.Record{
+				err := s.audit.Enqueue(ctx, tx, audit.Record{
 					TenantID: e.Run.TenantID, Time: s.now(), Principal: "system", Action: "run." + kind + "_expired",
 					Resource: "runs/" + e.Run.ID, Outcome: audit.OutcomeSuccess, Detail: map[string]any{"status": e.Status, "attempt": e.Run.Attempt},
 				})
 				if err != nil {
 					return err
 				}
-				recs = append(recs, rec)
 			}
 			return nil
 		})
@@ -68,15 +71,17 @@ func (s *Service) sweepOnce(ctx context.Context, kind string, expire expireFunc)
 			}
 			return
 		}
-		for i, e := range done {
-			s.audit.Emit(recs[i])
-			s.hub.Notify(e.Run.ID)
+		for _, e := range done {
+			if store.Terminal(e.Status) {
+				s.releaseSlot(e.Run.TenantID)
+			}
+			s.published(e.Run.ID)
 			s.metrics.runTransitions.WithLabelValues(e.Status).Inc()
 			if kind == "lease" {
 				s.metrics.leaseExpiries.Inc()
 			}
 			if e.Status == store.StatusQueued {
-				s.hub.NotifyQueue()
+				s.queued()
 			}
 		}
 		if len(done) < sweepBatch {

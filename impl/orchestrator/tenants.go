@@ -64,7 +64,6 @@ func (s *Service) PutTenant(ctx context.Context, req *orchestratorapi.TenantInpu
 	var (
 		saved   tenant.Tenant
 		created bool
-		rec     audit.Record
 	)
 	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
@@ -76,13 +75,12 @@ func (s *Service) PutTenant(ctx context.Context, req *orchestratorapi.TenantInpu
 		if created {
 			action = "tenant.create"
 		}
-		rec, err = s.audit.Record(ctx, tx, s.auditRecord(ctx, saved.ID, action, "tenants/"+saved.ID, nil))
-		return err
+		return s.audit.Enqueue(ctx, tx, s.auditRecord(ctx, saved.ID, action, "tenants/"+saved.ID, nil))
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.audit.Emit(rec)
+	s.audit.Kick()
 	s.tenants.Invalidate(saved.ID)
 	s.quotas.invalidate(saved.ID)
 	out := tenantToAPI(saved)
@@ -100,14 +98,11 @@ func (s *Service) DeleteTenant(ctx context.Context, params orchestratorapi.Delet
 	if id == s.cfg.DefaultTenant {
 		return apierr.New(apierr.CodeConflict, "tenant %q is the default tenant (AGENTOS_DEFAULT_TENANT) and cannot be deleted", params.TenantID)
 	}
-	var rec audit.Record
 	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := tenant.Delete(ctx, tx, id); err != nil {
 			return err
 		}
-		var err error
-		rec, err = s.audit.Record(ctx, tx, s.auditRecord(ctx, id, "tenant.delete", "tenants/"+id, nil))
-		return err
+		return s.audit.Enqueue(ctx, tx, s.auditRecord(ctx, id, "tenant.delete", "tenants/"+id, nil))
 	})
 	if errors.Is(err, tenant.ErrNotFound) {
 		return apierr.New(apierr.CodeTenantNotFound, "tenant %q not found", params.TenantID)
@@ -115,7 +110,7 @@ func (s *Service) DeleteTenant(ctx context.Context, params orchestratorapi.Delet
 	if err != nil {
 		return err
 	}
-	s.audit.Emit(rec)
+	s.audit.Kick()
 	s.tenants.Invalidate(id)
 	return nil
 }

@@ -70,7 +70,7 @@ func (s *Service) claim(ctx context.Context, workerID string, n int) ([]orchestr
 	}
 	out := make([]orchestratorapi.LeasedRun, len(runs))
 	for i, r := range runs {
-		s.hub.Notify(r.ID)
+		s.published(r.ID)
 		s.metrics.leaseGrants.Inc()
 		s.metrics.runTransitions.WithLabelValues(store.StatusRunning).Inc()
 		out[i] = orchestratorapi.LeasedRun{
@@ -130,7 +130,7 @@ func (s *Service) AppendRunEvents(ctx context.Context, req *orchestratorapi.Appe
 	if err != nil {
 		return nil, leaseLost(err)
 	}
-	s.hub.Notify(runID)
+	s.published(runID)
 	return &orchestratorapi.AppendEventsResult{LastSeq: run.LastSeq, CancelRequested: run.CancelRequested}, nil
 }
 
@@ -138,22 +138,17 @@ func (s *Service) AppendRunEvents(ctx context.Context, req *orchestratorapi.Appe
 func (s *Service) CompleteRun(ctx context.Context, req *orchestratorapi.CompleteInput, params orchestratorapi.CompleteRunParams) (*orchestratorapi.Run, error) {
 	runID := string(params.RunID)
 	usage := usageOf(req.Usage)
-	var (
-		run *store.Run
-		rec audit.Record
-	)
+	var run *store.Run
 	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		if run, err = store.CompleteRun(ctx, tx, runID, req.LeaseID, req.FencingToken, req.Output, usage, s.now()); err != nil {
 			return err
 		}
-		rec, err = s.audit.Record(ctx, tx, s.workerAudit(ctx, run, "run.complete"))
-		return err
+		return s.audit.Enqueue(ctx, tx, s.workerAudit(ctx, run, "run.complete"))
 	})
 	if err != nil {
 		return nil, leaseLost(err)
 	}
-	s.audit.Emit(rec)
 	s.finished(run)
 	out := runToAPI(run)
 	return &out, nil
@@ -163,22 +158,17 @@ func (s *Service) CompleteRun(ctx context.Context, req *orchestratorapi.Complete
 func (s *Service) FailRun(ctx context.Context, req *orchestratorapi.FailInput, params orchestratorapi.FailRunParams) (*orchestratorapi.Run, error) {
 	runID := string(params.RunID)
 	usage := usageOf(req.Usage)
-	var (
-		run *store.Run
-		rec audit.Record
-	)
+	var run *store.Run
 	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		if run, err = store.FailRun(ctx, tx, runID, req.LeaseID, req.FencingToken, req.Error.Code, req.Error.Message, usage, s.now()); err != nil {
 			return err
 		}
-		rec, err = s.audit.Record(ctx, tx, s.workerAudit(ctx, run, "run.fail"))
-		return err
+		return s.audit.Enqueue(ctx, tx, s.workerAudit(ctx, run, "run.fail"))
 	})
 	if err != nil {
 		return nil, leaseLost(err)
 	}
-	s.audit.Emit(rec)
 	s.finished(run)
 	out := runToAPI(run)
 	return &out, nil
@@ -192,7 +182,10 @@ func (s *Service) workerAudit(ctx context.Context, r *store.Run, action string) 
 }
 
 func (s *Service) finished(r *store.Run) {
-	s.hub.Notify(r.ID)
+	if store.Terminal(r.Status) {
+		s.releaseSlot(r.TenantID)
+	}
+	s.published(r.ID)
 	s.metrics.runTransitions.WithLabelValues(r.Status).Inc()
 }
 

@@ -29,6 +29,7 @@ type Logger struct {
 	db     *db.DB
 	sink   Sink
 	logger *slog.Logger
+	kick   chan struct{}
 }
 
 // New returns a Logger writing to d and sink; a nil sink discards and a nil
@@ -40,7 +41,7 @@ func New(d *db.DB, sink Sink, logger *slog.Logger) *Logger {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Logger{db: d, sink: sink, logger: logger}
+	return &Logger{db: d, sink: sink, logger: logger, kick: make(chan struct{}, 1)}
 }
 
 // Record appends rec to its tenant's chain inside tx (see Append) and

@@ -39,6 +39,7 @@ type Config struct {
 	MaxBodyBytes    int64         `yaml:"max_body_bytes" env:"AGENTOS_MAX_BODY_BYTES" default:"1048576" doc:"Largest accepted request body in bytes; larger bodies get a 413 problem."`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"AGENTOS_SHUTDOWN_TIMEOUT" default:"15s" doc:"How long SIGTERM/SIGINT waits for in-flight requests to drain."`
 	LogLevel        string        `yaml:"log_level" env:"AGENTOS_LOG_LEVEL" default:"info" doc:"debug, info, warn or error."`
+	PprofAddr       string        `yaml:"pprof_addr" env:"AGENTOS_PPROF_ADDR" default:"" doc:"Listen address of Go's net/http/pprof profiling endpoints (empty = off; never expose it publicly)."`
 	LogFormat       string        `yaml:"log_format" env:"AGENTOS_LOG_FORMAT" default:"json" doc:"json or text."`
 
 	DefaultTenant string `yaml:"default_tenant" env:"AGENTOS_DEFAULT_TENANT" default:"tnt_demo" doc:"Tenant seeded at start."`

@@ -13,9 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
@@ -50,6 +53,8 @@ type DB struct {
 	*bun.DB
 	// Dialect is the backend behind DB.
 	Dialect Dialect
+
+	writeMu *sync.Mutex // SQLite: one writer at a time (see InTx)
 }
 
 // Open opens the database named by url.
@@ -100,7 +105,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", file, err)
 	}
-	d := &DB{DB: bun.NewDB(sqldb, sqlitedialect.New()), Dialect: DialectSQLite}
+	d := &DB{DB: bun.NewDB(sqldb, sqlitedialect.New()), Dialect: DialectSQLite, writeMu: new(sync.Mutex)}
 	if err := d.Ping(ctx); err != nil {
 		_ = sqldb.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", file, err)
@@ -108,11 +113,24 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	return d, nil
 }
 
+// PostgresMaxConns bounds each process's PostgreSQL connections.
+const PostgresMaxConns = 32
+
 func openPostgres(ctx context.Context, url string) (*DB, error) {
-	sqldb, err := sql.Open("pgx", url)
+	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
+	// bun renders arguments into the SQL text, so every statement is unique: the
+	// default extended protocol would prepare (an extra round trip) and cache each one.
+	// The simple protocol sends it once.
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	sqldb := stdlib.OpenDB(*cfg)
+	// database/sql keeps only 2 idle connections by default, so a busy service would
+	// open and close PostgreSQL connections constantly.
+	sqldb.SetMaxOpenConns(PostgresMaxConns)
+	sqldb.SetMaxIdleConns(PostgresMaxConns)
+	sqldb.SetConnMaxIdleTime(5 * time.Minute)
 	d := &DB{DB: bun.NewDB(sqldb, pgdialect.New()), Dialect: DialectPostgres}
 	if err := d.Ping(ctx); err != nil {
 		_ = sqldb.Close()
@@ -140,7 +158,15 @@ func (d *DB) Close() error {
 // InTx runs fn in a transaction. The transaction commits when fn returns
 // nil and rolls back when fn returns an error or panics; fn's error is
 // returned unchanged so callers can match sentinels with errors.Is.
+//
+// On SQLite, write transactions of the process are queued on a mutex before BEGIN
+// IMMEDIATE: SQLite allows one writer, and its busy handler would otherwise make the
+// waiters sleep and poll (up to ~100 ms a retry), where a mutex hands over at once.
 func (d *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	if d.Dialect == DialectSQLite {
+		d.writeMu.Lock()
+		defer d.writeMu.Unlock()
+	}
 	return d.DB.RunInTx(ctx, nil, fn)
 }
 

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"slices"
@@ -103,6 +104,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		return nil, fmt.Errorf("open audit sink: %w", err)
 	}
 	n.Audit = audit.New(d, sink, logger)
+	n.background = append(n.background, func(ctx context.Context) { n.Audit.RunChainer(ctx, 100*time.Millisecond) })
 
 	var verifier *tenancy.Verifier
 	if cfg.AuthMode == config.AuthModeJWT {
@@ -125,6 +127,18 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	auth, err := tenancy.NewAuthenticator(cfg.AuthMode, n.AdminToken, cfg.JWTAdminRole, verifier, tenants)
 	if err != nil {
 		return nil, err
+	}
+
+	if cfg.PprofAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		srv, err := httpserver.Listen("pprof", cfg.PprofAddr, mux, logger)
+		if err != nil {
+			return nil, err
+		}
+		n.servers = append(n.servers, srv)
 	}
 
 	version := buildinfo.Version()

@@ -127,9 +127,9 @@ type QuotaError struct {
 func (e *QuotaError) Error() string { return e.Err.Error() }
 func (e *QuotaError) Unwrap() error { return e.Err }
 
-// CreateRun inserts a queued run and its run.queued event after taking a slot of the
-// tenant's quota, all in tx. The quota row is touched last so its lock is held briefly.
-func CreateRun(ctx context.Context, tx bun.IDB, r *Run, q Quota, now time.Time) error {
+// CreateRun inserts a queued run and its run.queued event in tx. The caller takes the
+// tenant's quota slot first (TakeSlot) and gives it back if tx does not commit.
+func CreateRun(ctx context.Context, tx bun.IDB, r *Run, now time.Time) error {
 	now = utc(now)
 	r.Status = StatusQueued
 	r.CreatedAt = now
@@ -144,24 +144,19 @@ func CreateRun(ctx context.Context, tx bun.IDB, r *Run, q Quota, now time.Time) 
 	if _, err := AppendEvents(ctx, tx, r, []NewEvent{{Type: EventQueued, Data: eventData(map[string]any{"attempt": 0, "agent_version": r.AgentVersion})}}, now); err != nil {
 		return err
 	}
-	if err := notifyQueue(ctx, tx); err != nil {
-		return err
-	}
-	return takeSlot(ctx, tx, r.TenantID, q, now)
-}
-
-// notifyQueue wakes lease long-polls of other processes when tx commits (PostgreSQL).
-func notifyQueue(ctx context.Context, tx bun.IDB) error {
-	if !isPostgres(tx) {
-		return nil
-	}
-	if _, err := tx.NewRaw("SELECT pg_notify(?, '')", NotifyQueue).Exec(ctx); err != nil {
-		return fmt.Errorf("notify run queue: %w", err)
-	}
 	return nil
 }
 
-func takeSlot(ctx context.Context, tx bun.IDB, tenantID string, q Quota, now time.Time) error {
+// TakeSlot reserves one of the tenant's concurrent-run slots and one run creation in the
+// current one-second window, or returns a *QuotaError. Call it in a short transaction of
+// its own (not the run's), so the tenant's quota row stays locked for one statement
+// rather than a whole run creation; on PostgreSQL that transaction does not wait for its
+// WAL flush (synchronous_commit off): a count lost in a crash is repaired by
+// ReconcileSlots.
+func TakeSlot(ctx context.Context, tx bun.IDB, tenantID string, q Quota, now time.Time) error {
+	if err := relaxCommit(ctx, tx); err != nil {
+		return err
+	}
 	window := now.Unix()
 	maxActive, qps := q.MaxActive, q.QPS
 	if maxActive <= 0 {
@@ -174,9 +169,9 @@ func takeSlot(ctx context.Context, tx bun.IDB, tenantID string, q Quota, now tim
 		var active int64
 		err := tx.NewRaw(`UPDATE tenant_run_quota SET active = active + 1,
 			window_count = CASE WHEN window_start = ? THEN window_count + 1 ELSE 1 END,
-			window_start = ?
+			window_start = ?, updated_ms = ?
 			WHERE tenant_id = ? AND active < ? AND (window_start <> ? OR window_count < ?)
-			RETURNING active`, window, window, tenantID, maxActive, window, qps).Scan(ctx, &active)
+			RETURNING active`, window, window, now.UnixMilli(), tenantID, maxActive, window, qps).Scan(ctx, &active)
 		if err == nil {
 			return nil
 		}
@@ -206,11 +201,44 @@ func takeSlot(ctx context.Context, tx bun.IDB, tenantID string, q Quota, now tim
 	return errors.New("take run quota: quota row vanished")
 }
 
-func releaseSlot(ctx context.Context, tx bun.IDB, tenantID string) error {
-	if _, err := tx.NewRaw("UPDATE tenant_run_quota SET active = active - 1 WHERE tenant_id = ? AND active > 0", tenantID).Exec(ctx); err != nil {
+// ReleaseSlot gives back a concurrent-run slot (a run ended, or its creation failed), in
+// a short transaction of its own like TakeSlot.
+func ReleaseSlot(ctx context.Context, tx bun.IDB, tenantID string, now time.Time) error {
+	if err := relaxCommit(ctx, tx); err != nil {
+		return err
+	}
+	if _, err := tx.NewRaw("UPDATE tenant_run_quota SET active = active - 1, updated_ms = ? WHERE tenant_id = ? AND active > 0", now.UnixMilli(), tenantID).Exec(ctx); err != nil {
 		return fmt.Errorf("release run quota: %w", err)
 	}
 	return nil
+}
+
+// relaxCommit lets a PostgreSQL transaction commit without waiting for its WAL flush.
+func relaxCommit(ctx context.Context, tx bun.IDB) error {
+	if !isPostgres(tx) {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+		return fmt.Errorf("relax commit: %w", err)
+	}
+	return nil
+}
+
+// ReconcileSlots resets the concurrent-run count of tenants idle for quiet (no slot taken
+// or given back meanwhile) to their number of active runs, repairing a count left wrong
+// by a process that died between taking a slot and committing its run, or between
+// ending a run and giving its slot back.
+func ReconcileSlots(ctx context.Context, db bun.IDB, quiet time.Duration, now time.Time) (int64, error) {
+	res, err := db.NewRaw(`UPDATE tenant_run_quota SET active = (
+			SELECT count(*) FROM runs WHERE runs.tenant_id = tenant_run_quota.tenant_id AND runs.status IN (?, ?, ?))
+		WHERE updated_ms < ? AND active <> (
+			SELECT count(*) FROM runs WHERE runs.tenant_id = tenant_run_quota.tenant_id AND runs.status IN (?, ?, ?))`,
+		StatusQueued, StatusRunning, StatusCancelling, now.Add(-quiet).UnixMilli(), StatusQueued, StatusRunning, StatusCancelling).Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reconcile run quotas: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
 }
 
 // AppendEvents appends events to r's log with the next seqs and updates r.LastSeq, in tx.
@@ -236,16 +264,12 @@ func AppendEvents(ctx context.Context, tx bun.IDB, r *Run, events []NewEvent, no
 	if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
 		return 0, fmt.Errorf("insert run events: %w", err)
 	}
-	if isPostgres(tx) {
-		if _, err := tx.NewRaw("SELECT pg_notify(?, ?)", NotifyEvents, r.ID).Exec(ctx); err != nil {
-			return 0, fmt.Errorf("notify run events: %w", err)
-		}
-	}
 	r.LastSeq = last
 	return last, nil
 }
 
-// PostgreSQL notification channels (payload: run id; for the queue, empty).
+// PostgreSQL notification channels (payload: space-separated run ids; for the queue,
+// empty). The orchestrator sends them after commit, coalesced (see stream.Notifier).
 const (
 	NotifyEvents = "agentos_run_events"
 	NotifyQueue  = "agentos_run_queue"
@@ -337,7 +361,7 @@ type Transition struct {
 }
 
 // apply writes t to r (already locked) and appends its event, in tx. Entering a terminal
-// state clears the lease and releases the tenant's quota slot.
+// state clears the lease; the caller gives the tenant's quota slot back after commit.
 func apply(ctx context.Context, tx bun.IDB, r *Run, t Transition, now time.Time) error {
 	now = utc(now)
 	q := tx.NewUpdate().Model(r).Set("status = ?", t.To).WherePK()
@@ -373,13 +397,8 @@ func apply(ctx context.Context, tx bun.IDB, r *Run, t Transition, now time.Time)
 	if t.ErrorCode != "" {
 		data["error"] = map[string]string{"code": t.ErrorCode, "message": t.ErrorMessage}
 	}
-	if _, err := AppendEvents(ctx, tx, r, []NewEvent{{Type: t.Event, Data: eventData(data)}}, now); err != nil {
-		return err
-	}
-	if Terminal(t.To) {
-		return releaseSlot(ctx, tx, r.TenantID)
-	}
-	return nil
+	_, err := AppendEvents(ctx, tx, r, []NewEvent{{Type: t.Event, Data: eventData(data)}}, now)
+	return err
 }
 
 // CancelRun requests cancellation: a queued run is cancelled at once, a running one
@@ -588,9 +607,6 @@ func ExpireLeases(ctx context.Context, tx bun.IDB, limit int, now time.Time) ([]
 			}
 			r.LeaseID, r.LeaseExpiresAt, r.WorkerID = nil, nil, nil
 			t = Transition{To: StatusQueued, Event: EventQueued, EventData: map[string]any{"attempt": r.Attempt, "reason": "lease_expired"}}
-			if err := notifyQueue(ctx, tx); err != nil {
-				return nil, err
-			}
 		}
 		if err := apply(ctx, tx, r, t, now); err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"strings"
 	"log/slog"
 	"time"
 
@@ -51,7 +52,9 @@ func (h *Hub) listenOnce(ctx context.Context, url string) error {
 		}
 		switch n.Channel {
 		case store.NotifyEvents:
-			h.Notify(n.Payload)
+			for _, id := range strings.Fields(n.Payload) {
+				h.Notify(id)
+			}
 		case store.NotifyQueue:
 			h.NotifyQueue()
 		}

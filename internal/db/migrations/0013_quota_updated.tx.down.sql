@@ -1,0 +1,1 @@
+ALTER TABLE tenant_run_quota DROP COLUMN updated_ms;

@@ -1,0 +1,1 @@
+ALTER TABLE tenant_run_quota ADD COLUMN updated_ms bigint NOT NULL DEFAULT 0;
