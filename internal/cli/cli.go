@@ -65,6 +65,8 @@ func NewRoot(stdout, stderr io.Writer, environ []string) *cobra.Command {
 		newMigrateCmd(g),
 		newStatusCmd(g),
 		newTenantsCmd(g),
+		newAgentsCmd(g),
+		newRunsCmd(g),
 		newAuditCmd(g),
 		newVersionCmd(g),
 		newConfigCmd(g),

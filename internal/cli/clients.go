@@ -30,6 +30,13 @@ type endpoints struct {
 }
 
 func addEndpointFlags(cmd *cobra.Command, g *globals, e *endpoints) {
+	addConnectionFlags(cmd, g, e)
+	cmd.Flags().DurationVar(&e.timeout, "timeout", 10*time.Second, "per-request timeout")
+}
+
+// addConnectionFlags registers the endpoint flags but --timeout, for a command that gives
+// that name another meaning and registers the per-request timeout itself.
+func addConnectionFlags(cmd *cobra.Command, g *globals, e *endpoints) {
 	f := cmd.Flags()
 	f.StringVar(&e.orchestrator, "orchestrator-url", envOr(g.environ, "AGENTOS_ORCHESTRATOR_URL", "http://127.0.0.1:50081"), "orchestrator base URL (AGENTOS_ORCHESTRATOR_URL)")
 	f.StringVar(&e.modelPolicy, "modelpolicy-url", envOr(g.environ, "AGENTOS_MODELPOLICY_URL", "http://127.0.0.1:50082"), "model policy base URL (AGENTOS_MODELPOLICY_URL)")
@@ -37,7 +44,6 @@ func addEndpointFlags(cmd *cobra.Command, g *globals, e *endpoints) {
 	f.StringVar(&e.tenant, "tenant", envOr(g.environ, "AGENTOS_TENANT", ""), "tenant for X-Tenant-Id in dev mode (AGENTOS_TENANT; default the configured default tenant)")
 	f.StringVar(&e.token, "token", envOr(g.environ, "AGENTOS_TOKEN", ""), "bearer JWT for jwt mode (AGENTOS_TOKEN)")
 	f.StringVar(&e.adminToken, "admin-token", "", "admin token (default AGENTOS_ADMIN_TOKEN, else <data-dir>/admin-token)")
-	f.DurationVar(&e.timeout, "timeout", 10*time.Second, "per-request timeout")
 }
 
 // resolve fills defaults that depend on the configuration (tenant, admin token file).
