@@ -198,6 +198,7 @@ func (w *world) register(sc *godog.ScenarioContext) {
 	w.registerCLI(sc)
 	w.registerSpec(sc)
 	w.registerOrchestrator(sc)
+	w.registerCLIRuns(sc)
 }
 
 var servicePattern = `(orchestrator|modelpolicy|federation)`
