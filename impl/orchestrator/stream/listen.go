@@ -2,8 +2,8 @@ package stream
 
 import (
 	"context"
-	"strings"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
