@@ -7,7 +7,7 @@ GO        ?= go
 BIN       ?= bin/agentos
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/nexixai/agentos/internal/buildinfo.version=$(VERSION)
-STORAGE_PKGS := ./internal/db/... ./internal/tenant/... ./internal/audit/...
+STORAGE_PKGS := ./internal/db/... ./internal/tenant/... ./internal/audit/... ./impl/orchestrator/store/...
 
 .PHONY: help
 help: ## Show this help

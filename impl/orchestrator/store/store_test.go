@@ -1,0 +1,160 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
+
+	"github.com/nexixai/agentos/impl/orchestrator/store"
+	"github.com/nexixai/agentos/internal/db"
+	"github.com/nexixai/agentos/internal/dbtest"
+)
+
+func createRuns(t *testing.T, d *db.DB, tenant string, n int) []string {
+	t.Helper()
+	ctx := context.Background()
+	ids := make([]string, n)
+	for i := range n {
+		r := &store.Run{ID: store.NewRunID(time.Now()), TenantID: tenant, AgentID: "a", AgentVersion: 1, Input: fmt.Sprint(i), MaxAttempts: 3}
+		require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error { return store.CreateRun(ctx, tx, r, time.Now()) }))
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+// Concurrent claimers never lease the same run twice, and together lease every run.
+func TestClaimRunsConcurrently(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		const runs, claimers = 120, 6
+		ids := createRuns(t, d, "tnt_claim", runs)
+		var mu sync.Mutex
+		seen := map[string]int{}
+		var wg sync.WaitGroup
+		for c := range claimers {
+			wg.Go(func() {
+				for {
+					var got []*store.Run
+					err := d.InTx(context.Background(), func(ctx context.Context, tx bun.Tx) error {
+						var err error
+						got, err = store.ClaimRuns(ctx, tx, fmt.Sprintf("w%d", c), 5, time.Minute, time.Now())
+						return err
+					})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if len(got) == 0 {
+						return
+					}
+					mu.Lock()
+					for _, r := range got {
+						seen[r.ID]++
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		require.Len(t, seen, runs)
+		for _, id := range ids {
+			require.Equal(t, 1, seen[id], "run %s leased %d times", id, seen[id])
+		}
+	})
+}
+
+// A stale fencing token changes nothing; the current one completes the run once.
+func TestFencing(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		id := createRuns(t, d, "tnt_fence", 1)[0]
+		var leased []*store.Run
+		require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			var err error
+			leased, err = store.ClaimRuns(ctx, tx, "w", 1, time.Minute, time.Now())
+			return err
+		}))
+		require.Len(t, leased, 1)
+		lease := *leased[0].LeaseID
+		err := d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			_, err := store.CompleteRun(ctx, tx, id, lease, leased[0].Attempt+1, "forged", [2]int64{}, time.Now())
+			return err
+		})
+		require.ErrorIs(t, err, store.ErrLeaseLost)
+		require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			_, err := store.CompleteRun(ctx, tx, id, lease, leased[0].Attempt, "real", [2]int64{1, 2}, time.Now())
+			return err
+		}))
+		err = d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			_, err := store.CompleteRun(ctx, tx, id, lease, leased[0].Attempt, "again", [2]int64{}, time.Now())
+			return err
+		})
+		require.ErrorIs(t, err, store.ErrLeaseLost, "a completed run's lease is gone")
+		r, err := store.GetRun(ctx, d.DB, "tnt_fence", id)
+		require.NoError(t, err)
+		require.Equal(t, store.StatusCompleted, r.Status)
+		require.Equal(t, "real", *r.Output)
+		evs, err := store.ListEvents(ctx, d.DB, id, 0, 100)
+		require.NoError(t, err)
+		require.Len(t, evs, 3)
+		for i, e := range evs {
+			require.Equal(t, int64(i+1), e.Seq)
+		}
+	})
+}
+
+// The quota counter admits exactly the limit under concurrent takers.
+func TestTakeSlotConcurrent(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		const limit, takers = 7, 30
+		var mu sync.Mutex
+		took, refused := 0, 0
+		var wg sync.WaitGroup
+		for range takers {
+			wg.Go(func() {
+				err := d.InTx(context.Background(), func(ctx context.Context, tx bun.Tx) error {
+					return store.TakeSlot(ctx, tx, "tnt_slots", store.Quota{MaxActive: limit}, time.Now())
+				})
+				mu.Lock()
+				defer mu.Unlock()
+				var qe *store.QuotaError
+				switch {
+				case err == nil:
+					took++
+				case errorsAs(err, &qe):
+					refused++
+				default:
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		require.Equal(t, limit, took)
+		require.Equal(t, takers-limit, refused)
+
+		require.NoError(t, d.InTx(context.Background(), func(ctx context.Context, tx bun.Tx) error {
+			return store.ReleaseSlot(ctx, tx, "tnt_slots", time.Now())
+		}))
+		require.NoError(t, d.InTx(context.Background(), func(ctx context.Context, tx bun.Tx) error {
+			return store.TakeSlot(ctx, tx, "tnt_slots", store.Quota{MaxActive: limit}, time.Now())
+		}), "a released slot can be taken again")
+
+		// No run exists, so once the tenant is quiet reconciliation resets the count.
+		n, err := store.ReconcileSlots(context.Background(), d.DB, 0, time.Now().Add(time.Second))
+		require.NoError(t, err)
+		require.EqualValues(t, 1, n)
+		require.NoError(t, d.InTx(context.Background(), func(ctx context.Context, tx bun.Tx) error {
+			return store.TakeSlot(ctx, tx, "tnt_slots", store.Quota{MaxActive: 1}, time.Now())
+		}))
+	})
+}
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
