@@ -52,8 +52,9 @@ run: build ## Start the whole platform on the embedded default (SQLite in ./data
 	$(BIN) serve --data-dir ./data
 
 .PHONY: bench
-bench: ## Run the benchmarks and write docs/benchmarks.md
+bench: ## Run the benchmarks and load tests (PostgreSQL on 127.0.0.1) and write docs/benchmarks.md
 	tools/bench.sh
+	tools/bench-orchestrator.sh
 
 .PHONY: conformance
 conformance: ## Run the godog suite against a deployment: make conformance AGENTOS_TARGET=127.0.0.1 (or the AGENTOS_*_URL variables)

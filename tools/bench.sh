@@ -34,12 +34,9 @@ mean() { awk -v want="$1" '$1 ~ "^"want"-" { for (i=2;i<=NF;i++) if ($(i+1)=="ns
 health_added=$(( $(mean BenchmarkHealth/chain) - $(mean BenchmarkHealth/bare) ))
 whoami_added=$(( $(mean BenchmarkWhoami/chain) - $(mean BenchmarkWhoami/bare) ))
 
-cat > docs/benchmarks.md <<DOC
-# Benchmarks
-
-Measured figures only. Regenerate with \`make bench\` (which runs \`tools/bench.sh\`); every
-section names the command that produced it.
-
+section=$(mktemp)
+trap 'rm -f "$raw" "$section"' EXIT
+cat > "$section" <<DOC
 ## Middleware chain overhead (orchestrator)
 
 Command: \`${cmd}\`
