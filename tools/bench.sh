@@ -7,7 +7,6 @@ count="${1:-5}"
 pkgs=(./impl/orchestrator/)
 cmd="go test -run '^\$' -bench . -benchmem -count ${count} ${pkgs[*]}"
 raw=$(mktemp)
-trap 'rm -f "$raw"' EXIT
 echo "+ $cmd"
 eval "$cmd" | tee "$raw"
 
@@ -55,4 +54,5 @@ ${summary}
 The chain adds **${health_added} ns** per request on the health operation and
 **${whoami_added} ns** on a tenant-scoped one (target: under 20 µs).
 DOC
-echo "wrote docs/benchmarks.md"
+tools/benchdoc.sh middleware "$section"
+echo "wrote the middleware section of docs/benchmarks.md"
