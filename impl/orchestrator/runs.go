@@ -60,7 +60,7 @@ func (s *Service) CreateRun(ctx context.Context, req *orchestratorapi.RunInput, 
 		return nil, err
 	}
 	err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		agent, err := store.GetAgent(ctx, tx, p.TenantID, agentID, 0)
+		agent, err := store.LatestAgent(ctx, tx, p.TenantID, agentID)
 		if errors.Is(err, store.ErrNotFound) {
 			return apierr.NotFound("agent", agentID)
 		}

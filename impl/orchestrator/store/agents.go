@@ -216,6 +216,30 @@ func getVersion(ctx context.Context, db bun.IDB, tenantID, id string, version in
 	return v, nil
 }
 
+// LatestAgent returns the latest version of a live agent in one query (for run creation).
+func LatestAgent(ctx context.Context, db bun.IDB, tenantID, id string) (Agent, error) {
+	var row struct {
+		Version   int64     `bun:"version"`
+		Spec      string    `bun:"spec"`
+		CreatedAt time.Time `bun:"created_at"`
+		UpdatedAt time.Time `bun:"updated_at"`
+	}
+	err := db.NewRaw(`SELECT v.version, v.spec, a.created_at, v.created_at AS updated_at
+		FROM agents a JOIN agent_versions v ON v.tenant_id = a.tenant_id AND v.agent_id = a.id AND v.version = a.latest_version
+		WHERE a.tenant_id = ? AND a.id = ? AND a.deleted_at IS NULL`, tenantID, id).Scan(ctx, &row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Agent{}, ErrNotFound
+	}
+	if err != nil {
+		return Agent{}, fmt.Errorf("load agent: %w", err)
+	}
+	var spec AgentSpec
+	if err := json.Unmarshal([]byte(row.Spec), &spec); err != nil {
+		return Agent{}, fmt.Errorf("decode agent spec: %w", err)
+	}
+	return Agent{ID: id, Version: row.Version, Spec: spec, CreatedAt: utc(row.CreatedAt), UpdatedAt: utc(row.UpdatedAt)}, nil
+}
+
 // GetAgent returns the agent at version (0 = latest). A deleted agent is not found.
 func GetAgent(ctx context.Context, db bun.IDB, tenantID, id string, version int64) (Agent, error) {
 	var row agentRow

@@ -134,15 +134,17 @@ func CreateRun(ctx context.Context, tx bun.IDB, r *Run, now time.Time) error {
 	r.Status = StatusQueued
 	r.CreatedAt = now
 	r.Deadline = utcPtr(r.Deadline)
-	r.LastSeq = 0
+	r.LastSeq = 1 // its run.queued event, inserted below
 	if r.Metadata == "" {
 		r.Metadata = "{}"
 	}
 	if _, err := tx.NewInsert().Model(r).Exec(ctx); err != nil {
 		return fmt.Errorf("insert run: %w", err)
 	}
-	if _, err := AppendEvents(ctx, tx, r, []NewEvent{{Type: EventQueued, Data: eventData(map[string]any{"attempt": 0, "agent_version": r.AgentVersion})}}, now); err != nil {
-		return err
+	ev := Event{RunID: r.ID, Seq: 1, TenantID: r.TenantID, Type: EventQueued, Time: now,
+		Data: string(eventData(map[string]any{"attempt": 0, "agent_version": r.AgentVersion}))}
+	if _, err := tx.NewInsert().Model(&ev).Exec(ctx); err != nil {
+		return fmt.Errorf("insert run event: %w", err)
 	}
 	return nil
 }
