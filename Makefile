@@ -47,6 +47,15 @@ test: lint ## Unit, storage (SQLite + PostgreSQL when TEST_DATABASE_URL is set) 
 	@echo "--- conformance suite (godog), per backend ---"
 	$(GO) test -race -count=1 -v -run TestFeatures ./features/ 2>&1 | grep -E '^[0-9]+ (scenarios|steps)|^\s*--- (PASS|FAIL|SKIP): TestFeatures(/[a-z]+)? |^\s*--- FAIL|Error|suite_test|^(ok|FAIL|panic)' ; test $${PIPESTATUS[0]} -eq 0
 
+FUZZ     ?= ^Fuzz
+FUZZTIME ?= 20s
+.PHONY: fuzz
+fuzz: ## Run each request fuzz target matching FUZZ for FUZZTIME: make fuzz FUZZ=FuzzCreateRun FUZZTIME=5m
+	@for f in $$($(GO) test -list '$(FUZZ)' ./internal/badinput/ | grep '^Fuzz'); do \
+	  echo "--- $$f"; \
+	  $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/badinput/ || exit 1; \
+	done
+
 .PHONY: run
 run: build ## Start the whole platform on the embedded default (SQLite in ./data)
 	$(BIN) serve --data-dir ./data

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-faster/jx"
 
@@ -131,7 +132,7 @@ func idempotencyKey(header string, body []byte) (string, error) {
 	} else if fromBody != "" && fromBody != header {
 		return "", apierr.InvalidField("idempotency_key", "differs from the Idempotency-Key header")
 	}
-	if len(key) > 255 || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	if len(key) > 255 || !utf8.ValidString(key) || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "", apierr.InvalidField("Idempotency-Key", "must be 1-255 printable characters")
 	}
 	return key, nil

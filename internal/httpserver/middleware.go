@@ -137,6 +137,10 @@ func Wrap(next http.Handler, o Options) http.Handler {
 			}
 			r.Body = http.MaxBytesReader(rw, r.Body, o.MaxBodyBytes)
 		}
+		if err := checkText(r); err != nil {
+			WriteProblem(rw, ProblemFor(ctx, err))
+			return
+		}
 		next.ServeHTTP(rw, r)
 	})
 }
