@@ -14,10 +14,10 @@ out=$(mktemp); section=$(mktemp)
 trap 'rm -f "$out" "$section"' EXIT
 runs=(
   "a|create, 64 clients, PostgreSQL|fresh; bin/loadtest -scenario create -clients 64 -duration $dur -db '$pg'"
-  "b|lifecycle, 8 workers, PostgreSQL|fresh; bin/loadtest -scenario lifecycle -clients 16 -workers 8 -duration $dur -db '$pg'"
+  "b|lifecycle, 8 workers, PostgreSQL|fresh; bin/loadtest -scenario lifecycle -clients 16 -workers 8 -worker-concurrency 16 -duration $dur -db '$pg'"
   "c|SSE fan-out, 1000 subscribers, PostgreSQL|fresh; bin/loadtest -scenario fanout -subscribers 1000 -events 200 -db '$pg'"
   "d1|create, 64 clients, SQLite|bin/loadtest -scenario create -clients 64 -duration $dur"
-  "d2|lifecycle, 8 workers, SQLite|bin/loadtest -scenario lifecycle -clients 16 -workers 8 -duration $dur"
+  "d2|lifecycle, 8 workers, SQLite|bin/loadtest -scenario lifecycle -clients 16 -workers 8 -worker-concurrency 16 -duration $dur"
 )
 {
   echo "## Orchestrator under load (HTTP)"

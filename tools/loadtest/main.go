@@ -38,6 +38,8 @@ type options struct {
 	db          string
 	subscribers int
 	events      int
+	concurrency int
+	batch       bool
 }
 
 func main() {
@@ -50,6 +52,8 @@ func main() {
 	flag.StringVar(&o.db, "db", "", "PostgreSQL URL; empty means SQLite")
 	flag.IntVar(&o.subscribers, "subscribers", 1000, "SSE subscribers (fanout)")
 	flag.IntVar(&o.events, "events", 200, "events appended (fanout)")
+	flag.IntVar(&o.concurrency, "worker-concurrency", 16, "runs each worker executes at once (lifecycle)")
+	flag.BoolVar(&o.batch, "batch-events", true, "post a run's 3 events as one batch (false: 3 requests) (lifecycle)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		log.Fatal(err)
@@ -261,34 +265,26 @@ func lifecycle(ctx context.Context, o options, srv *server, tc, wc *orchestrator
 					return
 				default:
 				}
-				res, err := wc.LeaseRuns(ctx, &orchestratorapi.LeaseInput{WorkerID: fmt.Sprintf("w%d", i), MaxRuns: orchestratorapi.NewOptInt32(16), WaitSeconds: orchestratorapi.NewOptInt32(1)})
+				res, err := wc.LeaseRuns(ctx, &orchestratorapi.LeaseInput{WorkerID: fmt.Sprintf("w%d", i), MaxRuns: orchestratorapi.NewOptInt32(int32(o.concurrency)), WaitSeconds: orchestratorapi.NewOptInt32(1)})
 				if err != nil {
 					rec.errs.Add(1)
 					continue
 				}
+				var inner sync.WaitGroup
 				for _, lr := range res.Runs {
-					ok := true
-					for range 3 {
-						if _, err := wc.AppendRunEvents(ctx, &orchestratorapi.AppendEventsInput{LeaseID: lr.Lease.LeaseID, FencingToken: lr.Lease.FencingToken,
-							Events: []orchestratorapi.WorkerEvent{{Type: orchestratorapi.WorkerEventTypeModelDelta}}}, orchestratorapi.AppendRunEventsParams{RunID: lr.Run.RunID}); err != nil {
+					inner.Go(func() {
+						if err := finishRun(ctx, wc, lr, o.batch); err != nil {
 							rec.errs.Add(1)
-							ok = false
-							break
+							return
 						}
-					}
-					if !ok {
-						continue
-					}
-					if _, err := wc.CompleteRun(ctx, &orchestratorapi.CompleteInput{LeaseID: lr.Lease.LeaseID, FencingToken: lr.Lease.FencingToken, Output: "ok"}, orchestratorapi.CompleteRunParams{RunID: lr.Run.RunID}); err != nil {
-						rec.errs.Add(1)
-						continue
-					}
-					<-backlog
-					if t0, ok := created.LoadAndDelete(lr.Run.RunID); ok {
-						rec.add(time.Since(t0.(time.Time)))
-					}
-					done.Add(1)
+						<-backlog
+						if t0, ok := created.LoadAndDelete(lr.Run.RunID); ok {
+							rec.add(time.Since(t0.(time.Time)))
+						}
+						done.Add(1)
+					})
 				}
+				inner.Wait()
 			}
 		})
 	}
@@ -297,7 +293,24 @@ func lifecycle(ctx context.Context, o options, srv *server, tc, wc *orchestrator
 	n := done.Load()
 	close(stop)
 	workersWG.Wait()
-	fmt.Printf("scenario=lifecycle backend=%s clients=%d workers=%d duration=%s completed=%d errors=%d throughput=%.0f runs/s create_to_complete_p50=%s p99=%s peak_rss=%.0f MiB\n",
-		backend, o.clients, o.workers, elapsed.Round(time.Millisecond), n, rec.errs.Load(), float64(n)/elapsed.Seconds(), ms(rec.pct(0.5)), ms(rec.pct(0.99)), srv.peakRSS())
+	fmt.Printf("scenario=lifecycle backend=%s clients=%d workers=%d worker_concurrency=%d batched_events=%v duration=%s completed=%d errors=%d throughput=%.0f runs/s create_to_complete_p50=%s p99=%s peak_rss=%.0f MiB\n",
+		backend, o.clients, o.workers, o.concurrency, o.batch, elapsed.Round(time.Millisecond), n, rec.errs.Load(), float64(n)/elapsed.Seconds(), ms(rec.pct(0.5)), ms(rec.pct(0.99)), srv.peakRSS())
 	return nil
+}
+
+// finishRun does a worker's part for one leased run: three events, then completion.
+func finishRun(ctx context.Context, wc *orchestratorapi.Client, lr orchestratorapi.LeasedRun, batch bool) error {
+	ev := orchestratorapi.WorkerEvent{Type: orchestratorapi.WorkerEventTypeModelDelta}
+	batches := [][]orchestratorapi.WorkerEvent{{ev}, {ev}, {ev}}
+	if batch {
+		batches = [][]orchestratorapi.WorkerEvent{{ev, ev, ev}}
+	}
+	for _, evs := range batches {
+		if _, err := wc.AppendRunEvents(ctx, &orchestratorapi.AppendEventsInput{LeaseID: lr.Lease.LeaseID, FencingToken: lr.Lease.FencingToken, Events: evs},
+			orchestratorapi.AppendRunEventsParams{RunID: lr.Run.RunID}); err != nil {
+			return err
+		}
+	}
+	_, err := wc.CompleteRun(ctx, &orchestratorapi.CompleteInput{LeaseID: lr.Lease.LeaseID, FencingToken: lr.Lease.FencingToken, Output: "ok"}, orchestratorapi.CompleteRunParams{RunID: lr.Run.RunID})
+	return err
 }
