@@ -186,6 +186,13 @@ type recorder struct {
 	errs atomic.Int64
 }
 
+// fail counts an error and prints the first few.
+func (r *recorder) fail(what string, err error) {
+	if n := r.errs.Add(1); n <= 3 {
+		log.Printf("%s: %v", what, err)
+	}
+}
+
 func (r *recorder) add(d time.Duration) {
 	r.mu.Lock()
 	r.lats = append(r.lats, d)
@@ -215,7 +222,7 @@ func create(ctx context.Context, o options, srv *server, tc *orchestratorapi.Cli
 				t0 := time.Now()
 				_, err := tc.CreateRun(ctx, &orchestratorapi.RunInput{Input: "load"}, orchestratorapi.CreateRunParams{AgentID: "load"})
 				if err != nil {
-					rec.errs.Add(1)
+					rec.fail("create run", err)
 					continue
 				}
 				rec.add(time.Since(t0))
@@ -248,7 +255,7 @@ func lifecycle(ctx context.Context, o options, srv *server, tc, wc *orchestrator
 				res, err := tc.CreateRun(ctx, &orchestratorapi.RunInput{Input: "load"}, orchestratorapi.CreateRunParams{AgentID: "load"})
 				if err != nil {
 					<-backlog
-					rec.errs.Add(1)
+					rec.fail("create run", err)
 					continue
 				}
 				created.Store(res.Response.RunID, t0)
@@ -267,14 +274,14 @@ func lifecycle(ctx context.Context, o options, srv *server, tc, wc *orchestrator
 				}
 				res, err := wc.LeaseRuns(ctx, &orchestratorapi.LeaseInput{WorkerID: fmt.Sprintf("w%d", i), MaxRuns: orchestratorapi.NewOptInt32(int32(o.concurrency)), WaitSeconds: orchestratorapi.NewOptInt32(1)})
 				if err != nil {
-					rec.errs.Add(1)
+					rec.fail("lease runs", err)
 					continue
 				}
 				var inner sync.WaitGroup
 				for _, lr := range res.Runs {
 					inner.Go(func() {
 						if err := finishRun(ctx, wc, lr, o.batch); err != nil {
-							rec.errs.Add(1)
+							rec.fail("finish run", err)
 							return
 						}
 						<-backlog

@@ -167,7 +167,7 @@ func TakeSlot(ctx context.Context, tx bun.IDB, tenantID string, q Quota, now tim
 	if qps <= 0 {
 		qps = 1 << 62
 	}
-	for range 2 {
+	for range 3 {
 		var active int64
 		err := tx.NewRaw(`UPDATE tenant_run_quota SET active = active + 1,
 			window_count = CASE WHEN window_start = ? THEN window_count + 1 ELSE 1 END,
@@ -198,9 +198,13 @@ func TakeSlot(ctx context.Context, tx bun.IDB, tenantID string, q Quota, now tim
 		if row.Active >= maxActive {
 			return &QuotaError{Err: ErrQuotaActive, RetryAfter: time.Second}
 		}
-		return &QuotaError{Err: ErrQuotaRate, RetryAfter: time.Unix(window+1, 0).Sub(now)}
+		if row.WindowStart == window && row.WindowCount >= qps {
+			return &QuotaError{Err: ErrQuotaRate, RetryAfter: time.Unix(window+1, 0).Sub(now)}
+		}
+		// The row was created by a transaction that committed after our UPDATE looked:
+		// try again.
 	}
-	return errors.New("take run quota: quota row vanished")
+	return errors.New("take run quota: the quota row keeps changing")
 }
 
 // ReleaseSlot gives back a concurrent-run slot (a run ended, or its creation failed), in
