@@ -158,3 +158,27 @@ func TestTakeSlotConcurrent(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// Concurrent first takers of a tenant's slots, racing to create its quota row, all
+// succeed when nothing limits them (a row created meanwhile is not a refusal).
+func TestTakeSlotFirstRace(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		for round := range 5 {
+			tenant := fmt.Sprintf("tnt_race_%d", round)
+			var wg sync.WaitGroup
+			errs := make([]error, 20)
+			for i := range errs {
+				wg.Go(func() {
+					errs[i] = d.InTx(context.Background(), func(ctx context.Context, tx bun.Tx) error {
+						return store.TakeSlot(ctx, tx, tenant, store.Quota{}, time.Now())
+					})
+				})
+			}
+			wg.Wait()
+			for _, err := range errs {
+				require.NoError(t, err)
+			}
+		}
+	})
+}
