@@ -64,17 +64,18 @@ func (c *Config) withDefaults() {
 
 // Service implements orchestratorapi.Handler.
 type Service struct {
-	cfg     Config
-	db      *db.DB
-	audit   *audit.Logger
-	auth    *tenancy.Authenticator
-	tenants *tenant.Cache
-	hub     *stream.Hub
-	pg      *stream.Notifier // nil unless PostgreSQL
-	quotas  *quotaCache
-	metrics *metrics
-	logger  *slog.Logger
-	now     func() time.Time
+	cfg      Config
+	db       *db.DB
+	audit    *audit.Logger
+	auth     *tenancy.Authenticator
+	tenants  *tenant.Cache
+	hub      *stream.Hub
+	pg       *stream.Notifier // nil unless PostgreSQL
+	quotas   *quotaCache
+	versions versionCache
+	metrics  *metrics
+	logger   *slog.Logger
+	now      func() time.Time
 
 	startOnce sync.Once
 }

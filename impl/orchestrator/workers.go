@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -59,7 +61,7 @@ func (s *Service) claim(ctx context.Context, workerID string, n int) ([]orchestr
 		}
 		agents = make([]store.Agent, len(runs))
 		for i, r := range runs {
-			if agents[i], err = store.AgentVersion(ctx, tx, r.TenantID, r.AgentID, r.AgentVersion, time.Time{}); err != nil {
+			if agents[i], err = s.versions.get(ctx, tx, r); err != nil {
 				return err
 			}
 		}
@@ -194,4 +196,33 @@ func usageOf(u orchestratorapi.OptUsage) [2]int64 {
 		return [2]int64{v.PromptTokens, v.CompletionTokens}
 	}
 	return [2]int64{}
+}
+
+// versionCache keeps agent versions, which never change once stored, for leases.
+type versionCache struct {
+	mu sync.Mutex
+	m  map[string]store.Agent
+}
+
+const versionCacheSize = 4096
+
+func (c *versionCache) get(ctx context.Context, tx bun.IDB, r *store.Run) (store.Agent, error) {
+	key := r.TenantID + "\x00" + r.AgentID + "\x00" + strconv.FormatInt(r.AgentVersion, 10)
+	c.mu.Lock()
+	a, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return a, nil
+	}
+	a, err := store.AgentVersion(ctx, tx, r.TenantID, r.AgentID, r.AgentVersion, time.Time{})
+	if err != nil {
+		return a, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= versionCacheSize {
+		c.m = make(map[string]store.Agent, 64)
+	}
+	c.m[key] = a
+	c.mu.Unlock()
+	return a, nil
 }

@@ -274,6 +274,24 @@ func AppendEvents(ctx context.Context, tx bun.IDB, r *Run, events []NewEvent, no
 	return last, nil
 }
 
+// insertEvents writes events with seqs after r.LastSeq and advances r.LastSeq; the caller
+// holds r locked and stores the new last_seq in the same transaction.
+func insertEvents(ctx context.Context, tx bun.IDB, r *Run, events []NewEvent, now time.Time) error {
+	rows := make([]Event, len(events))
+	for i, e := range events {
+		data := string(e.Data)
+		if len(e.Data) == 0 {
+			data = "{}"
+		}
+		rows[i] = Event{RunID: r.ID, Seq: r.LastSeq + int64(i) + 1, TenantID: r.TenantID, Type: e.Type, Data: data, Time: utc(now)}
+	}
+	if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
+		return fmt.Errorf("insert run events: %w", err)
+	}
+	r.LastSeq += int64(len(events))
+	return nil
+}
+
 // PostgreSQL notification channels (payload: space-separated run ids; for the queue,
 // empty). The orchestrator sends them after commit, coalesced (see stream.Notifier).
 const (
@@ -393,6 +411,7 @@ func apply(ctx context.Context, tx bun.IDB, r *Run, t Transition, now time.Time)
 		q = q.Set("cancel_requested = ?", true)
 		r.CancelRequested = true
 	}
+	q = q.Set("last_seq = ?", r.LastSeq+1) // r is locked: its seq is current
 	if _, err := q.Exec(ctx); err != nil {
 		return fmt.Errorf("update run: %w", err)
 	}
@@ -403,8 +422,7 @@ func apply(ctx context.Context, tx bun.IDB, r *Run, t Transition, now time.Time)
 	if t.ErrorCode != "" {
 		data["error"] = map[string]string{"code": t.ErrorCode, "message": t.ErrorMessage}
 	}
-	_, err := AppendEvents(ctx, tx, r, []NewEvent{{Type: t.Event, Data: eventData(data)}}, now)
-	return err
+	return insertEvents(ctx, tx, r, []NewEvent{{Type: t.Event, Data: eventData(data)}}, now)
 }
 
 // CancelRun requests cancellation: a queued run is cancelled at once, a running one
@@ -467,6 +485,7 @@ func ClaimRuns(ctx context.Context, tx bun.IDB, workerID string, n int, ttl time
 			Set("worker_id = ?", workerID).
 			Set("started_at = COALESCE(started_at, ?)", now).
 			Set("last_batch_id = NULL").
+			Set("last_seq = last_seq + 1"). // its run.started event, inserted below
 			Where("id = ? AND status = ?", id, StatusQueued).
 			Returning("*").Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -476,7 +495,8 @@ func ClaimRuns(ctx context.Context, tx bun.IDB, workerID string, n int, ttl time
 			return nil, fmt.Errorf("lease run: %w", err)
 		}
 		r.Normalize()
-		if _, err := AppendEvents(ctx, tx, r, []NewEvent{{Type: EventStarted, Data: eventData(map[string]any{"attempt": r.Attempt, "worker_id": workerID})}}, now); err != nil {
+		r.LastSeq-- // insertEvents advances it again
+		if err := insertEvents(ctx, tx, r, []NewEvent{{Type: EventStarted, Data: eventData(map[string]any{"attempt": r.Attempt, "worker_id": workerID})}}, now); err != nil {
 			return nil, err
 		}
 		out = append(out, r)
@@ -531,13 +551,17 @@ func WorkerAppend(ctx context.Context, tx bun.IDB, runID, leaseID string, token 
 	if batchID != "" && r.LastBatchID != nil && *r.LastBatchID == batchID {
 		return r, nil
 	}
-	if _, err := AppendEvents(ctx, tx, r, events, now); err != nil {
+	q := tx.NewUpdate().Model(r).Set("last_seq = ?", r.LastSeq+int64(len(events))).WherePK()
+	if batchID != "" {
+		q = q.Set("last_batch_id = ?", batchID)
+	}
+	if _, err := q.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("advance run seq: %w", err)
+	}
+	if err := insertEvents(ctx, tx, r, events, now); err != nil {
 		return nil, err
 	}
 	if batchID != "" {
-		if _, err := tx.NewUpdate().Model(r).Set("last_batch_id = ?", batchID).WherePK().Exec(ctx); err != nil {
-			return nil, fmt.Errorf("record batch id: %w", err)
-		}
 		r.LastBatchID = &batchID
 	}
 	return r, nil
