@@ -58,7 +58,7 @@ type Options struct {
 	// MaxBatch is the most queued items written at once (default 1024).
 	MaxBatch int
 	// Queue bounds waiting items (default 16384); Add blocks when it is full.
-	Queue int
+	Queue  int
 	Logger *slog.Logger
 }
 

@@ -1,9 +1,9 @@
 package usage_test
 
 import (
+	"context"
 	"log/slog"
 	"os"
-	"context"
 	"testing"
 	"time"
 
