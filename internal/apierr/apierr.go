@@ -31,6 +31,10 @@ const (
 	CodeNotImplemented     Code = "not_implemented"
 	CodeRequestTimeout     Code = "request_timeout"
 	CodePreconditionFailed Code = "precondition_failed"
+	// CodeUpstreamError: an upstream (a model server) failed or answered badly.
+	CodeUpstreamError Code = "upstream_error"
+	// CodeUpstreamTimeout: an upstream did not answer in time.
+	CodeUpstreamTimeout Code = "upstream_timeout"
 )
 
 var statusByCode = map[Code]int{
@@ -51,6 +55,8 @@ var statusByCode = map[Code]int{
 	CodeInternal:           http.StatusInternalServerError,
 	CodeNotImplemented:     http.StatusNotImplemented,
 	CodeUnavailable:        http.StatusServiceUnavailable,
+	CodeUpstreamError:      http.StatusBadGateway,
+	CodeUpstreamTimeout:    http.StatusGatewayTimeout,
 }
 
 // Status is the HTTP status for a code; unknown codes are 500.

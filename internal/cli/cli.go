@@ -103,6 +103,17 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// lookupEnv looks a variable up in the CLI's environment.
+func (g *globals) lookupEnv(name string) (string, bool) {
+	prefix := name + "="
+	for i := len(g.environ) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(g.environ[i], prefix); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
 func envOr(environ []string, name, def string) string {
 	prefix := name + "="
 	for i := len(environ) - 1; i >= 0; i-- {

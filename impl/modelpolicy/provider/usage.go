@@ -135,3 +135,25 @@ func EstimateTokens(n int) int64 {
 	}
 	return int64((n + 3) / 4)
 }
+
+// ResponseContentBytes counts the bytes of generated text and tool-call arguments in a
+// non-streaming chat completion, for estimating usage when the upstream reports none.
+func ResponseContentBytes(body []byte) int {
+	n := 0
+	d := jx.DecodeBytes(body)
+	_ = d.ObjBytes(func(d *jx.Decoder, key []byte) error {
+		if string(key) != "choices" || d.Next() != jx.Array {
+			return d.Skip()
+		}
+		return d.Arr(func(d *jx.Decoder) error {
+			return d.ObjBytes(func(d *jx.Decoder, key []byte) error {
+				if string(key) != "message" || d.Next() != jx.Object {
+					return d.Skip()
+				}
+				n += deltaBytes(d)
+				return nil
+			})
+		})
+	})
+	return n
+}
