@@ -17,14 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexixai/agentos/impl/modelpolicy"
-	"github.com/nexixai/agentos/impl/modelpolicy/provider"
 	"github.com/nexixai/agentos/impl/modelpolicy/upstreamtest"
-	"github.com/nexixai/agentos/internal/audit"
-	"github.com/nexixai/agentos/internal/config"
 	"github.com/nexixai/agentos/internal/db"
 	"github.com/nexixai/agentos/internal/dbtest"
-	"github.com/nexixai/agentos/internal/httpserver"
-	"github.com/nexixai/agentos/internal/tenancy"
 	"github.com/nexixai/agentos/internal/tenant"
 )
 
@@ -38,7 +33,6 @@ type testBundle struct {
 	tenant    string
 	admin     string
 	policy    string // policy directory
-	metrics   *httpserver.Metrics
 	transport *http.Transport
 }
 
@@ -91,18 +85,9 @@ func setup(t *testing.T, o setupOpts) *testBundle {
 	if os.Getenv("TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	tenants := tenant.NewCache(b.db.DB, time.Second)
-	auth, err := tenancy.NewAuthenticator(config.AuthModeDev, b.admin, "agentos:admin", nil, tenants)
+	svc, h, tr, err := newGateway(ctx, b.db, gatewayOptions{providersFile: pf, policyDir: b.policy, qps: o.qps, tpm: o.tpm, admin: b.admin, logger: logger})
 	require.NoError(t, err)
-	b.metrics = httpserver.NewMetrics(modelpolicy.ServiceName)
-	b.transport = provider.NewTransport()
-	b.svc, err = modelpolicy.New(ctx, modelpolicy.Config{
-		Version: "test", MaxBodyBytes: 1 << 20, ProvidersFile: pf, PolicyDir: b.policy,
-		QuotaInvokeQPS: o.qps, QuotaTokensPerMinute: o.tpm, Metrics: b.metrics, Transport: b.transport,
-	}, b.db, audit.New(b.db, nil, logger), auth, tenants, logger)
-	require.NoError(t, err)
-	h, err := b.svc.Handler(b.metrics, nil)
-	require.NoError(t, err)
+	b.svc, b.transport = svc, tr
 	b.srv = httptest.NewServer(h)
 	t.Cleanup(func() {
 		b.srv.Close()
