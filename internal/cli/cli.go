@@ -68,6 +68,7 @@ func NewRoot(stdout, stderr io.Writer, environ []string) *cobra.Command {
 		newAuditCmd(g),
 		newVersionCmd(g),
 		newConfigCmd(g),
+		newPolicyCmd(g),
 	)
 	return root
 }
