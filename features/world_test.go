@@ -187,6 +187,7 @@ func (w *world) register(sc *godog.ScenarioContext) {
 	w.registerAudit(sc)
 	w.registerCLI(sc)
 	w.registerSpec(sc)
+	w.registerModelPolicy(sc)
 }
 
 var servicePattern = `(orchestrator|modelpolicy|federation)`
@@ -327,7 +328,7 @@ func (w *world) checkHealth(svc string) error {
 		}
 		w.lastHealth = healthBody{string(h.Status), h.Service, h.Version}
 	case "modelpolicy":
-		c, err := modelpolicyapi.NewClient(u, modelpolicyapi.WithClient(w.httpClient()))
+		c, err := modelpolicyapi.NewClient(u, mpCreds{}, modelpolicyapi.WithClient(w.httpClient()))
 		if err != nil {
 			return err
 		}
@@ -376,7 +377,7 @@ func (w *world) checkReadiness(svc string) error {
 		}
 		w.lastReady = readyBody{string(r.Status), r.Checks}
 	case "modelpolicy":
-		c, err := modelpolicyapi.NewClient(u, modelpolicyapi.WithClient(w.httpClient()))
+		c, err := modelpolicyapi.NewClient(u, mpCreds{}, modelpolicyapi.WithClient(w.httpClient()))
 		if err != nil {
 			return err
 		}

@@ -83,9 +83,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		return nil, err
 	}
 	n = &Node{Config: cfg, DB: d, Logger: logger}
+	node := n // the returns below set n to nil
 	defer func() {
 		if err != nil {
-			n.close()
+			node.close()
 		}
 	}()
 	if err := tenant.EnsureDefault(ctx, d.DB, cfg.DefaultTenant, time.Now()); err != nil {

@@ -85,6 +85,14 @@ func (s *Server) Then(bs ...Behavior) {
 	s.queue = append(s.queue, bs...)
 }
 
+// Reset forgets the recorded requests and the queue and sets a new default.
+func (s *Server) Reset(def Behavior) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.def, s.queue, s.requests = def, nil, nil
+	s.count.Store(0)
+}
+
 // Requests returns the recorded requests.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
