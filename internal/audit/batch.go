@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -184,9 +185,7 @@ func (b *Batcher) flush(batch []Record) {
 		return err
 	})
 	if err == nil {
-		for _, rec := range stored {
-			b.l.Emit(rec)
-		}
+		b.l.emitBatch(stored)
 		return
 	}
 	b.l.logger.Warn("audit batch failed; writing its records one by one", "records", len(batch), "error", err)
@@ -197,3 +196,42 @@ func (b *Batcher) flush(batch []Record) {
 		}
 	}
 }
+
+// batchSink is a Sink that can write many records at once (one write call).
+type batchSink interface {
+	WriteBatch([]Record) error
+}
+
+// emitBatch writes committed records to the sink, in one call when it can.
+func (l *Logger) emitBatch(recs []Record) {
+	if bs, ok := l.sink.(batchSink); ok {
+		if err := bs.WriteBatch(recs); err != nil {
+			l.logger.Error("write audit records to sink", slog.Int("records", len(recs)), slog.Any("error", err))
+		}
+		return
+	}
+	for _, rec := range recs {
+		l.Emit(rec)
+	}
+}
+
+// WriteBatch writes records as JSON lines in one write.
+func (s *jsonLineSink) WriteBatch(recs []Record) error {
+	var buf []byte
+	for _, rec := range recs {
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return fmt.Errorf("encode audit record: %w", err)
+		}
+		buf = append(append(buf, b...), '\n')
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.w.Write(buf); err != nil {
+		return fmt.Errorf("write audit records: %w", err)
+	}
+	return nil
+}
+
+// WriteBatch discards.
+func (discardSink) WriteBatch([]Record) error { return nil }
