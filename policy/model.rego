@@ -43,13 +43,15 @@ tool_allowed(tool) if {
 	glob.match(pattern, [], tool)
 }
 
-obligations["max_tokens"] := cap if {
+default obligations := {}
+
+obligations := {"max_tokens": cap} if {
 	cap := object.get(settings, "max_tokens", 0)
 	cap > 0
 }
 
 decision := {
 	"allow": count(deny) == 0,
-	"reasons": sort([r | some r in deny]),
+	"reasons": sort(deny),
 	"obligations": obligations,
 }

@@ -102,6 +102,35 @@ type compiled struct {
 	query    rego.PreparedEvalQuery
 	revision string
 	loadedAt time.Time
+	// cache holds decisions by input; nil when the bundle calls a non-deterministic
+	// built-in (time, http.send, rand…), whose decisions must not be reused.
+	cache *decisionCache
+}
+
+// Deterministic reports whether the bundle's modules call only deterministic built-in
+// functions, so that equal inputs always get equal decisions.
+func (b *Bundle) Deterministic() bool {
+	det := true
+	for _, m := range b.Modules {
+		ast.WalkExprs(m, func(e *ast.Expr) bool {
+			if !e.IsCall() {
+				return false
+			}
+			if bi, ok := ast.BuiltinMap[e.Operator().String()]; ok && bi.Nondeterministic {
+				det = false
+			}
+			return false
+		})
+		ast.WalkTerms(m, func(t *ast.Term) bool {
+			if c, ok := t.Value.(ast.Call); ok && len(c) > 0 {
+				if bi, ok := ast.BuiltinMap[c[0].String()]; ok && bi.Nondeterministic {
+					det = false
+				}
+			}
+			return false
+		})
+	}
+	return det
 }
 
 // Compile prepares the decision query over b. It fails when a module does not compile
@@ -157,6 +186,8 @@ type Options struct {
 	// PollInterval is how often the directory is re-read in case a change event was
 	// missed (0: 10s).
 	PollInterval time.Duration
+	// NoCache turns the decision cache off (benchmarks of the evaluation itself).
+	NoCache bool
 }
 
 // Engine evaluates decisions against the current bundle and, for a directory, reloads
@@ -215,7 +246,11 @@ func (e *Engine) load(ctx context.Context) (*compiled, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile policy from %s: %w", e.sourceName(), err)
 	}
-	return &compiled{query: pq, revision: b.Revision, loadedAt: time.Now().UTC()}, nil
+	c := &compiled{query: pq, revision: b.Revision, loadedAt: time.Now().UTC()}
+	if b.Deterministic() && !e.opts.NoCache {
+		c.cache = newDecisionCache(decisionCacheSize)
+	}
+	return c, nil
 }
 
 // Reload re-reads the bundle. When it fails to load or compile, the previous bundle
@@ -261,8 +296,19 @@ func (e *Engine) Revision() string { return e.current.Load().revision }
 
 // Evaluate decides in. An undefined or malformed decision is a deny whose reason says so;
 // only an evaluation failure (a Rego runtime error, a cancelled ctx) is an error.
+//
+// A bundle that calls only deterministic built-ins gives equal inputs equal decisions,
+// so its decisions are kept (bounded, per revision) and an equal input is answered
+// from memory. The returned Reasons and Obligations are shared: do not modify them.
 func (e *Engine) Evaluate(ctx context.Context, in Input) (Decision, error) {
 	c := e.current.Load()
+	var key string
+	if c.cache != nil {
+		key = in.cacheKey()
+		if d, ok := c.cache.get(key); ok {
+			return d, nil
+		}
+	}
 	rs, err := c.query.Eval(ctx, rego.EvalParsedInput(in.astValue()))
 	if err != nil {
 		return Decision{Revision: c.revision}, fmt.Errorf("evaluate policy %s: %w", c.revision, err)
@@ -270,9 +316,12 @@ func (e *Engine) Evaluate(ctx context.Context, in Input) (Decision, error) {
 	d := Decision{Revision: c.revision}
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
 		d.Reasons = []string{ReasonUndefined}
-		return d, nil
+	} else {
+		parseDecision(rs[0].Expressions[0].Value, &d)
 	}
-	parseDecision(rs[0].Expressions[0].Value, &d)
+	if c.cache != nil {
+		c.cache.put(key, d)
+	}
 	return d, nil
 }
 

@@ -214,7 +214,7 @@ func TestEvaluateRaw(t *testing.T) {
 
 func BenchmarkEvaluate(b *testing.B) {
 	ctx := context.Background()
-	e, err := policyeval.New(ctx, policyeval.Options{Embedded: policy.Bundle})
+	e, err := policyeval.New(ctx, policyeval.Options{Embedded: policy.Bundle, NoCache: true})
 	require.NoError(b, err)
 	in := input()
 	in.Tools = []string{"memory_get", "http_fetch"}
