@@ -223,10 +223,12 @@ func (c *call) finish(ctx context.Context, served provider.Served, u provider.Us
 	if served.Model.Name != c.model {
 		c.detail["fallback_model"] = served.Model.Name
 	}
-	c.detail["usage"] = map[string]any{
-		"prompt_tokens": u.PromptTokens, "completion_tokens": u.CompletionTokens, "total_tokens": u.TotalTokens, "estimated": estimated,
+	c.detail["prompt_tokens"] = u.PromptTokens
+	c.detail["completion_tokens"] = u.CompletionTokens
+	c.detail["total_tokens"] = u.TotalTokens
+	if estimated {
+		c.detail["usage_estimated"] = true
 	}
-	c.detail["duration_ms"] = float64(time.Since(c.start).Microseconds()) / 1000
 	c.s.metrics.calls.WithLabelValues(c.op, c.model, outcome).Inc()
 	c.s.batch.Add(ctx, c.record(ctx, outcome))
 }
@@ -313,8 +315,9 @@ func (s *Service) CreateChatCompletion(ctx context.Context, req *modelpolicyapi.
 	if err != nil {
 		return err
 	}
-	c.detail["stream"] = stream
-	c.detail["estimated_prompt_tokens"] = promptEst
+	if stream {
+		c.detail["stream"] = true
+	}
 	if effective > 0 {
 		c.detail["max_tokens"] = effective
 	}
