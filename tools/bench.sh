@@ -34,12 +34,7 @@ mean() { awk -v want="$1" '$1 ~ "^"want"-" { for (i=2;i<=NF;i++) if ($(i+1)=="ns
 health_added=$(( $(mean BenchmarkHealth/chain) - $(mean BenchmarkHealth/bare) ))
 whoami_added=$(( $(mean BenchmarkWhoami/chain) - $(mean BenchmarkWhoami/bare) ))
 
-cat > docs/benchmarks.md <<DOC
-# Benchmarks
-
-Measured figures only. Regenerate with \`make bench\` (which runs \`tools/bench.sh\`); every
-section names the command that produced it.
-
+tools/bench-section.sh middleware <<DOC
 ## Middleware chain overhead (orchestrator)
 
 Command: \`${cmd}\`
@@ -58,4 +53,5 @@ ${summary}
 The chain adds **${health_added} ns** per request on the health operation and
 **${whoami_added} ns** on a tenant-scoped one (target: under 20 µs).
 DOC
-echo "wrote docs/benchmarks.md"
+echo "wrote the middleware section of docs/benchmarks.md"
+tools/bench-modelpolicy.sh
