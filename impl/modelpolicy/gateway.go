@@ -43,6 +43,9 @@ type call struct {
 	reserved  *quota.Reservation
 	start     time.Time
 	detail    map[string]any
+	// metricModel is the model's label in metrics: a configured model's name, or
+	// "unknown" (clients choose the name; labels must stay bounded).
+	metricModel string
 }
 
 // begin resolves the caller, checks the model, decides the call and reserves its quota:
@@ -53,7 +56,7 @@ func (s *Service) begin(ctx context.Context, op, model, wantType string, in poli
 	if !ok {
 		return nil, errors.New("no principal on an authenticated operation")
 	}
-	c := &call{s: s, op: op, model: model, principal: p, start: s.now(), detail: map[string]any{"model": model}}
+	c := &call{s: s, op: op, model: model, principal: p, start: s.now(), detail: map[string]any{"model": model}, metricModel: "unknown"}
 	info, err := s.info.get(ctx, p.TenantID)
 	if err != nil {
 		return nil, apierr.Wrap(err, apierr.CodeUnavailable, "tenant lookup unavailable")
@@ -65,6 +68,7 @@ func (s *Service) begin(ctx context.Context, op, model, wantType string, in poli
 		c.refuse(ctx, audit.OutcomeFailure, err)
 		return nil, err
 	}
+	c.metricModel = model
 	if m.Type != wantType {
 		err := apierr.InvalidField("model", fmt.Sprintf("%q is a %s model; %s needs a %s model", model, m.Type, op, wantType))
 		c.refuse(ctx, audit.OutcomeFailure, err)
@@ -182,7 +186,7 @@ func (c *call) refuse(ctx context.Context, outcome string, err error) {
 		c.detail["error"] = ae.Message
 		c.detail["status"] = ae.Code.Status()
 	}
-	c.s.metrics.calls.WithLabelValues(c.op, c.model, outcome).Inc()
+	c.s.metrics.calls.WithLabelValues(c.op, c.metricModel, outcome).Inc()
 	c.s.batch.Add(ctx, c.record(ctx, outcome))
 }
 
@@ -195,7 +199,7 @@ func (c *call) fail(ctx context.Context, err error) error {
 	if ae, ok := apierr.As(out); ok {
 		c.detail["status"] = ae.Code.Status()
 	}
-	c.s.metrics.calls.WithLabelValues(c.op, c.model, audit.OutcomeFailure).Inc()
+	c.s.metrics.calls.WithLabelValues(c.op, c.metricModel, audit.OutcomeFailure).Inc()
 	c.s.batch.Add(ctx, c.record(ctx, audit.OutcomeFailure))
 	return out
 }
@@ -229,7 +233,7 @@ func (c *call) finish(ctx context.Context, served provider.Served, u provider.Us
 	if estimated {
 		c.detail["usage_estimated"] = true
 	}
-	c.s.metrics.calls.WithLabelValues(c.op, c.model, outcome).Inc()
+	c.s.metrics.calls.WithLabelValues(c.op, c.metricModel, outcome).Inc()
 	c.s.batch.Add(ctx, c.record(ctx, outcome))
 }
 

@@ -2,14 +2,15 @@ package modelpolicy
 
 import (
 	"context"
-
 	"errors"
+	"net/http"
+
 	"github.com/nexixai/agentos/gen/modelpolicyapi"
 	"github.com/nexixai/agentos/impl/modelpolicy/provider"
 	"github.com/nexixai/agentos/internal/audit"
+	"github.com/nexixai/agentos/internal/httpserver"
 	"github.com/nexixai/agentos/internal/policyeval"
 	"github.com/nexixai/agentos/internal/tenancy"
-	"net/http"
 )
 
 // CreateEmbedding implements createEmbedding.
@@ -46,6 +47,8 @@ func (s *Service) ListModels(ctx context.Context) (*modelpolicyapi.ModelList, er
 		return nil, err
 	}
 	out := &modelpolicyapi.ModelList{Object: modelpolicyapi.ModelListObjectList, Data: []modelpolicyapi.Model{}}
+	revision := ""
+	allowed := []any{}
 	for _, m := range s.router.Models() {
 		d, err := s.decide(ctx, policyeval.Input{
 			Tenant:    policyeval.TenantInput{ID: p.TenantID, Known: info.known, Labels: info.labels},
@@ -56,12 +59,20 @@ func (s *Service) ListModels(ctx context.Context) (*modelpolicyapi.ModelList, er
 		if err != nil {
 			return nil, err
 		}
+		revision = d.Revision
 		if !d.Allow {
 			continue
 		}
+		allowed = append(allowed, m.Name)
 		out.Data = append(out.Data, modelpolicyapi.Model{
 			ID: m.Name, Object: modelpolicyapi.ModelObjectModel, Created: s.started.Unix(), OwnedBy: m.OwnedBy,
 		})
 	}
+	// One record for the listing's decisions.
+	s.batch.Add(ctx, audit.Record{
+		TenantID: p.TenantID, Time: s.now(), Principal: p.PrincipalID, Action: "model." + opModels, Resource: "models",
+		Outcome: audit.OutcomeSuccess, RequestID: httpserver.RequestID(ctx),
+		Detail: map[string]any{"policy_revision": revision, "allowed": allowed},
+	})
 	return out, nil
 }
