@@ -14,6 +14,7 @@ func TestCanonicalDetailFastPathMatchesTheRoundTrip(t *testing.T) {
 		{"z": map[string]any{"y": map[string]any{"x": int64(-9007199254740993)}}, "list": []string{"b", "a"}},
 		{"usage": map[string]any{"prompt_tokens": int64(3), "estimated": false}, "f": float64(2) / 3},
 		{"bad": "\xff\xfe", "key\xff": 1},
+		{"obligations": map[string]any{"max_tokens": json.Number("4096"), "ratio": json.Number("1.50")}},
 	} {
 		b, err := json.Marshal(d)
 		require.NoError(t, err)
@@ -22,5 +23,7 @@ func TestCanonicalDetailFastPathMatchesTheRoundTrip(t *testing.T) {
 		fast, err := canonicalDetail(d)
 		require.NoError(t, err)
 		require.Equal(t, string(slow), string(fast), "%v", d)
+		_, isBad := d["bad"]
+		require.Equal(t, !isBad, plainJSON(d), "the fast path is taken for plain details: %v", d)
 	}
 }

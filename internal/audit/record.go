@@ -139,7 +139,7 @@ func canonicalDetail(detail map[string]any) ([]byte, error) {
 // is already canonical.
 func plainJSON(v any) bool {
 	switch x := v.(type) {
-	case nil, bool, int, int32, int64, uint32, uint64, float64:
+	case nil, bool, int, int32, int64, uint32, uint64, float64, json.Number:
 		return true
 	case string:
 		return utf8.ValidString(x)
