@@ -56,7 +56,8 @@ func (s *Service) begin(ctx context.Context, op, model, wantType string, in poli
 	if !ok {
 		return nil, errors.New("no principal on an authenticated operation")
 	}
-	c := &call{s: s, op: op, model: model, principal: p, start: s.now(), detail: map[string]any{"model": model}, metricModel: "unknown"}
+	c := &call{s: s, op: op, model: model, principal: p, start: s.now(), detail: make(map[string]any, 16), metricModel: "unknown"}
+	c.detail["model"] = model
 	info, err := s.info.get(ctx, p.TenantID)
 	if err != nil {
 		return nil, apierr.Wrap(err, apierr.CodeUnavailable, "tenant lookup unavailable")

@@ -56,12 +56,20 @@ models:
   - {name: up-embedding, type: embedding, deployments: [{provider: up}]}
 `
 
-func setup(t *testing.T, o setupOpts) *testBundle {
+func setup(t testing.TB, o setupOpts) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	b := &testBundle{db: o.d, admin: "adm_test_token_0123456789"}
 	if b.db == nil {
-		b.db = dbtest.SQLite(t)
+		if tt, ok := t.(*testing.T); ok {
+			b.db = dbtest.SQLite(tt)
+		} else {
+			d, err := db.Open(ctx, "", t.TempDir())
+			require.NoError(t, err)
+			require.NoError(t, d.Migrate(ctx))
+			t.Cleanup(func() { _ = d.Close() })
+			b.db = d
+		}
 	}
 	b.up = upstreamtest.New(o.upstream, true)
 	t.Cleanup(b.up.Close)
