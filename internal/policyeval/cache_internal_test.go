@@ -20,7 +20,7 @@ func TestDecisionCacheOnlyForDeterministicBundles(t *testing.T) {
 	in := Input{Tenant: TenantInput{ID: "t", Known: true}, Model: "m", Operation: "chat.completions"}
 	first, err := e.Evaluate(ctx, in)
 	require.NoError(t, err)
-	_, hit := e.current.Load().cache.get(in.cacheKey())
+	_, hit := e.current.Load().cache.get(in.cacheKey(e.current.Load().fields))
 	require.True(t, hit)
 	again, err := e.Evaluate(ctx, in)
 	require.NoError(t, err)
@@ -64,17 +64,50 @@ func TestCacheKeyDistinguishesEveryField(t *testing.T) {
 		func(i *Input) { i.Stream = false },
 		func(i *Input) { i.Model, i.Operation = "chat.completions", "m" },
 	}
-	seen := map[string]int{base.cacheKey(): -1}
+	seen := map[string]int{base.cacheKey(allInputFields): -1}
 	for n, v := range variants {
 		in := base
 		in.Tools = append([]string(nil), base.Tools...)
 		v(&in)
-		k := in.cacheKey()
+		k := in.cacheKey(allInputFields)
 		prev, dup := seen[k]
 		require.False(t, dup, "variant %d has the key of %d", n, prev)
 		seen[k] = n
 	}
 	reordered := base
 	reordered.Tenant.Labels = map[string]string{"b": "2", "a": "1"}
-	require.Equal(t, base.cacheKey(), reordered.cacheKey(), "label order does not matter")
+	require.Equal(t, base.cacheKey(allInputFields), reordered.cacheKey(allInputFields), "label order does not matter")
+}
+
+func TestInputFields(t *testing.T) {
+	t.Parallel()
+	b, err := LoadBundle(policy.Bundle, false)
+	require.NoError(t, err)
+	require.Equal(t, inputFields{tenantID: true, tenantKnown: true, model: true, tools: true}, b.InputFields(),
+		"the default bundle reads the tenant's id and existence, the model and the tools")
+
+	for src, want := range map[string]inputFields{
+		`decision := {"allow": input.stream, "reasons": [], "obligations": {}}`:                              {stream: true},
+		`decision := {"allow": count(input.tenant) > 0, "reasons": [], "obligations": {}}`:                   {tenantID: true, tenantKnown: true, tenantLabels: true},
+		`decision := {"allow": input.principal.roles[0] == "x", "reasons": [], "obligations": {}}`:           {principalRoles: true},
+		`decision := {"allow": is_object(input), "reasons": [], "obligations": {}}`:                          allInputFields,
+		"f(x) := x.model\ndecision := {\"allow\": f(input) == \"m\", \"reasons\": [], \"obligations\": {}}":  allInputFields,
+		`decision := {"allow": input[k] == 1, "reasons": [k], "obligations": {}} if some k in ["model"]`:     allInputFields,
+		`decision := {"allow": input.tenant[k] == 1, "reasons": [k], "obligations": {}} if some k in ["id"]`: {tenantID: true, tenantKnown: true, tenantLabels: true},
+	} {
+		b, err := LoadBundle(fstest.MapFS{"p.rego": {Data: []byte("package agentos.model\n" + src + "\n")}}, false)
+		require.NoError(t, err, src)
+		require.Equal(t, want, b.InputFields(), src)
+	}
+
+	// Decisions of inputs that differ only in fields the bundle does not read are shared.
+	ctx := context.Background()
+	e, err := New(ctx, Options{Embedded: policy.Bundle})
+	require.NoError(t, err)
+	in := Input{Tenant: TenantInput{ID: "t", Known: true}, Model: "m", Operation: "chat.completions", EstimatedTokens: 10}
+	_, err = e.Evaluate(ctx, in)
+	require.NoError(t, err)
+	in.EstimatedTokens, in.Stream, in.Principal.ID = 99, true, "other"
+	_, hit := e.current.Load().cache.get(in.cacheKey(e.current.Load().fields))
+	require.True(t, hit)
 }

@@ -105,6 +105,8 @@ type compiled struct {
 	// cache holds decisions by input; nil when the bundle calls a non-deterministic
 	// built-in (time, http.send, rand…), whose decisions must not be reused.
 	cache *decisionCache
+	// fields are the input fields the bundle reads: the cache key is made of them only.
+	fields inputFields
 }
 
 // Deterministic reports whether the bundle's modules call only deterministic built-in
@@ -249,6 +251,7 @@ func (e *Engine) load(ctx context.Context) (*compiled, error) {
 	c := &compiled{query: pq, revision: b.Revision, loadedAt: time.Now().UTC()}
 	if b.Deterministic() && !e.opts.NoCache {
 		c.cache = newDecisionCache(decisionCacheSize)
+		c.fields = b.InputFields()
 	}
 	return c, nil
 }
@@ -304,7 +307,7 @@ func (e *Engine) Evaluate(ctx context.Context, in Input) (Decision, error) {
 	c := e.current.Load()
 	var key string
 	if c.cache != nil {
-		key = in.cacheKey()
+		key = in.cacheKey(c.fields)
 		if d, ok := c.cache.get(key); ok {
 			return d, nil
 		}
