@@ -65,6 +65,10 @@ bench: ## Run the benchmarks and load tests (PostgreSQL on 127.0.0.1) and write 
 	tools/bench.sh
 	tools/bench-orchestrator.sh
 
+.PHONY: bench-modelpolicy
+bench-modelpolicy: ## Run only the Model Policy load harness and update its section of docs/benchmarks.md
+	tools/bench-modelpolicy.sh
+
 .PHONY: conformance
 conformance: ## Run the godog suite against a deployment: make conformance AGENTOS_TARGET=127.0.0.1 (or the AGENTOS_*_URL variables)
 	@if [ -n "$${AGENTOS_TARGET:-}" ]; then \

@@ -199,6 +199,7 @@ func (w *world) register(sc *godog.ScenarioContext) {
 	w.registerSpec(sc)
 	w.registerOrchestrator(sc)
 	w.registerCLIRuns(sc)
+	w.registerModelPolicy(sc)
 }
 
 var servicePattern = `(orchestrator|modelpolicy|federation)`
@@ -345,7 +346,7 @@ func (w *world) checkHealth(svc string) error {
 		}
 		w.lastHealth = healthBody{string(h.Status), h.Service, h.Version}
 	case "modelpolicy":
-		c, err := modelpolicyapi.NewClient(u, modelpolicyapi.WithClient(w.httpClient()))
+		c, err := modelpolicyapi.NewClient(u, mpCreds{}, modelpolicyapi.WithClient(w.httpClient()))
 		if err != nil {
 			return err
 		}
@@ -394,7 +395,7 @@ func (w *world) checkReadiness(svc string) error {
 		}
 		w.lastReady = readyBody{string(r.Status), r.Checks}
 	case "modelpolicy":
-		c, err := modelpolicyapi.NewClient(u, modelpolicyapi.WithClient(w.httpClient()))
+		c, err := modelpolicyapi.NewClient(u, mpCreds{}, modelpolicyapi.WithClient(w.httpClient()))
 		if err != nil {
 			return err
 		}

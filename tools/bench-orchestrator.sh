@@ -50,5 +50,5 @@ instead of inside each transaction, the simple query protocol and a kept connect
 one query for the agent, and the audit chain moved to an outbox. The next step is to
 write concurrent creations and event batches in shared multi-row transactions.
 NOTE
-tools/benchdoc.sh orchestrator "$section"
+tools/bench-section.sh orchestrator < "$section"
 echo "wrote the orchestrator section of docs/benchmarks.md"

@@ -33,9 +33,7 @@ mean() { awk -v want="$1" '$1 ~ "^"want"-" { for (i=2;i<=NF;i++) if ($(i+1)=="ns
 health_added=$(( $(mean BenchmarkHealth/chain) - $(mean BenchmarkHealth/bare) ))
 whoami_added=$(( $(mean BenchmarkWhoami/chain) - $(mean BenchmarkWhoami/bare) ))
 
-section=$(mktemp)
-trap 'rm -f "$raw" "$section"' EXIT
-cat > "$section" <<DOC
+tools/bench-section.sh middleware <<DOC
 ## Middleware chain overhead (orchestrator)
 
 Command: \`${cmd}\`
@@ -54,5 +52,5 @@ ${summary}
 The chain adds **${health_added} ns** per request on the health operation and
 **${whoami_added} ns** on a tenant-scoped one (target: under 20 µs).
 DOC
-tools/benchdoc.sh middleware "$section"
 echo "wrote the middleware section of docs/benchmarks.md"
+tools/bench-modelpolicy.sh

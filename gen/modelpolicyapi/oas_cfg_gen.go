@@ -9,7 +9,13 @@ import (
 	ht "github.com/ogen-go/ogen/http"
 	"github.com/ogen-go/ogen/middleware"
 	"github.com/ogen-go/ogen/ogenerrors"
+	"github.com/ogen-go/ogen/ogenregex"
 )
+
+var regexMap = map[string]ogenregex.Regexp{
+	"^[a-z0-9][a-z0-9_-]{1,62}$": ogenregex.MustCompile("^[a-z0-9][a-z0-9_-]{1,62}$"),
+	"^key_[0-9a-f]{12}$":         ogenregex.MustCompile("^key_[0-9a-f]{12}$"),
+}
 
 type (
 	optionFunc[C any] func(*C)

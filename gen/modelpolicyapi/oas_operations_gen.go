@@ -6,6 +6,15 @@ package modelpolicyapi
 type OperationName = string
 
 const (
-	GetHealthOperation    OperationName = "GetHealth"
-	GetReadinessOperation OperationName = "GetReadiness"
+	CreateApiKeyOperation         OperationName = "CreateApiKey"
+	CreateChatCompletionOperation OperationName = "CreateChatCompletion"
+	CreateEmbeddingOperation      OperationName = "CreateEmbedding"
+	DeleteApiKeyOperation         OperationName = "DeleteApiKey"
+	EvaluatePolicyOperation       OperationName = "EvaluatePolicy"
+	GetHealthOperation            OperationName = "GetHealth"
+	GetPolicyStatusOperation      OperationName = "GetPolicyStatus"
+	GetReadinessOperation         OperationName = "GetReadiness"
+	GetUsageOperation             OperationName = "GetUsage"
+	ListApiKeysOperation          OperationName = "ListApiKeys"
+	ListModelsOperation           OperationName = "ListModels"
 )

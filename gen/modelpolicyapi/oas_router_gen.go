@@ -10,6 +10,34 @@ import (
 	"github.com/ogen-go/ogen/uri"
 )
 
+var (
+	rn5AllowedHeaders = map[string]string{
+		"POST": "Authorization,Content-Type,X-Tenant-Id",
+	}
+	rn6AllowedHeaders = map[string]string{
+		"POST": "Authorization,Content-Type,X-Tenant-Id",
+	}
+	rn14AllowedHeaders = map[string]string{
+		"GET": "Authorization,X-Tenant-Id",
+	}
+	rn11AllowedHeaders = map[string]string{
+		"GET": "Authorization",
+	}
+	rn9AllowedHeaders = map[string]string{
+		"POST": "Authorization,Content-Type,X-Tenant-Id",
+	}
+	rn3AllowedHeaders = map[string]string{
+		"GET":  "Authorization",
+		"POST": "Authorization,Content-Type",
+	}
+	rn8AllowedHeaders = map[string]string{
+		"DELETE": "Authorization",
+	}
+	rn13AllowedHeaders = map[string]string{
+		"GET": "Authorization,X-Tenant-Id",
+	}
+)
+
 func (s *Server) cutPrefix(path string) (string, bool) {
 	prefix := s.cfg.Prefix
 	if prefix == "" {
@@ -40,6 +68,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.notFound(w, r)
 		return
 	}
+	args := [2]string{}
 
 	// Static code generated router with unwrapped path search.
 	switch {
@@ -60,6 +89,56 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				break
 			}
 			switch elem[0] {
+			case 'c': // Prefix: "chat/completions"
+
+				if l := len("chat/completions"); len(elem) >= l && elem[0:l] == "chat/completions" {
+					elem = elem[l:]
+				} else {
+					break
+				}
+
+				if len(elem) == 0 {
+					// Leaf node.
+					switch r.Method {
+					case "POST":
+						s.handleCreateChatCompletionRequest([0]string{}, elemIsEscaped, w, r)
+					default:
+						s.notAllowed(w, r, notAllowedParams{
+							allowedMethods: "POST",
+							allowedHeaders: rn5AllowedHeaders,
+							acceptPost:     "application/json",
+							acceptPatch:    "",
+						})
+					}
+
+					return
+				}
+
+			case 'e': // Prefix: "embeddings"
+
+				if l := len("embeddings"); len(elem) >= l && elem[0:l] == "embeddings" {
+					elem = elem[l:]
+				} else {
+					break
+				}
+
+				if len(elem) == 0 {
+					// Leaf node.
+					switch r.Method {
+					case "POST":
+						s.handleCreateEmbeddingRequest([0]string{}, elemIsEscaped, w, r)
+					default:
+						s.notAllowed(w, r, notAllowedParams{
+							allowedMethods: "POST",
+							allowedHeaders: rn6AllowedHeaders,
+							acceptPost:     "application/json",
+							acceptPatch:    "",
+						})
+					}
+
+					return
+				}
+
 			case 'h': // Prefix: "health"
 
 				if l := len("health"); len(elem) >= l && elem[0:l] == "health" {
@@ -83,6 +162,82 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					}
 
 					return
+				}
+
+			case 'm': // Prefix: "models"
+
+				if l := len("models"); len(elem) >= l && elem[0:l] == "models" {
+					elem = elem[l:]
+				} else {
+					break
+				}
+
+				if len(elem) == 0 {
+					// Leaf node.
+					switch r.Method {
+					case "GET":
+						s.handleListModelsRequest([0]string{}, elemIsEscaped, w, r)
+					default:
+						s.notAllowed(w, r, notAllowedParams{
+							allowedMethods: "GET",
+							allowedHeaders: rn14AllowedHeaders,
+							acceptPost:     "",
+							acceptPatch:    "",
+						})
+					}
+
+					return
+				}
+
+			case 'p': // Prefix: "policy"
+
+				if l := len("policy"); len(elem) >= l && elem[0:l] == "policy" {
+					elem = elem[l:]
+				} else {
+					break
+				}
+
+				if len(elem) == 0 {
+					switch r.Method {
+					case "GET":
+						s.handleGetPolicyStatusRequest([0]string{}, elemIsEscaped, w, r)
+					default:
+						s.notAllowed(w, r, notAllowedParams{
+							allowedMethods: "GET",
+							allowedHeaders: rn11AllowedHeaders,
+							acceptPost:     "",
+							acceptPatch:    "",
+						})
+					}
+
+					return
+				}
+				switch elem[0] {
+				case ':': // Prefix: ":evaluate"
+
+					if l := len(":evaluate"); len(elem) >= l && elem[0:l] == ":evaluate" {
+						elem = elem[l:]
+					} else {
+						break
+					}
+
+					if len(elem) == 0 {
+						// Leaf node.
+						switch r.Method {
+						case "POST":
+							s.handleEvaluatePolicyRequest([0]string{}, elemIsEscaped, w, r)
+						default:
+							s.notAllowed(w, r, notAllowedParams{
+								allowedMethods: "POST",
+								allowedHeaders: rn9AllowedHeaders,
+								acceptPost:     "application/json",
+								acceptPatch:    "",
+							})
+						}
+
+						return
+					}
+
 				}
 
 			case 'r': // Prefix: "ready"
@@ -110,6 +265,123 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					return
 				}
 
+			case 't': // Prefix: "tenants/"
+
+				if l := len("tenants/"); len(elem) >= l && elem[0:l] == "tenants/" {
+					elem = elem[l:]
+				} else {
+					break
+				}
+
+				// Param: "tenant_id"
+				// Match until "/"
+				idx := strings.IndexByte(elem, '/')
+				if idx < 0 {
+					idx = len(elem)
+				}
+				args[0] = elem[:idx]
+				elem = elem[idx:]
+
+				if len(elem) == 0 {
+					break
+				}
+				switch elem[0] {
+				case '/': // Prefix: "/api-keys"
+
+					if l := len("/api-keys"); len(elem) >= l && elem[0:l] == "/api-keys" {
+						elem = elem[l:]
+					} else {
+						break
+					}
+
+					if len(elem) == 0 {
+						switch r.Method {
+						case "GET":
+							s.handleListApiKeysRequest([1]string{
+								args[0],
+							}, elemIsEscaped, w, r)
+						case "POST":
+							s.handleCreateApiKeyRequest([1]string{
+								args[0],
+							}, elemIsEscaped, w, r)
+						default:
+							s.notAllowed(w, r, notAllowedParams{
+								allowedMethods: "GET,POST",
+								allowedHeaders: rn3AllowedHeaders,
+								acceptPost:     "application/json",
+								acceptPatch:    "",
+							})
+						}
+
+						return
+					}
+					switch elem[0] {
+					case '/': // Prefix: "/"
+
+						if l := len("/"); len(elem) >= l && elem[0:l] == "/" {
+							elem = elem[l:]
+						} else {
+							break
+						}
+
+						// Param: "key_id"
+						// Leaf parameter, slashes are prohibited
+						idx := strings.IndexByte(elem, '/')
+						if idx >= 0 {
+							break
+						}
+						args[1] = elem
+						elem = ""
+
+						if len(elem) == 0 {
+							// Leaf node.
+							switch r.Method {
+							case "DELETE":
+								s.handleDeleteApiKeyRequest([2]string{
+									args[0],
+									args[1],
+								}, elemIsEscaped, w, r)
+							default:
+								s.notAllowed(w, r, notAllowedParams{
+									allowedMethods: "DELETE",
+									allowedHeaders: rn8AllowedHeaders,
+									acceptPost:     "",
+									acceptPatch:    "",
+								})
+							}
+
+							return
+						}
+
+					}
+
+				}
+
+			case 'u': // Prefix: "usage"
+
+				if l := len("usage"); len(elem) >= l && elem[0:l] == "usage" {
+					elem = elem[l:]
+				} else {
+					break
+				}
+
+				if len(elem) == 0 {
+					// Leaf node.
+					switch r.Method {
+					case "GET":
+						s.handleGetUsageRequest([0]string{}, elemIsEscaped, w, r)
+					default:
+						s.notAllowed(w, r, notAllowedParams{
+							allowedMethods: "GET",
+							allowedHeaders: rn13AllowedHeaders,
+							acceptPost:     "",
+							acceptPatch:    "",
+						})
+					}
+
+					return
+				}
+
 			}
 
 		}
@@ -125,7 +397,7 @@ type Route struct {
 	operationGroup string
 	pathPattern    string
 	count          int
-	args           [0]string
+	args           [2]string
 }
 
 // Name returns ogen operation name.
@@ -210,6 +482,56 @@ func (s *Server) FindPath(method string, u *url.URL) (r Route, _ bool) {
 				break
 			}
 			switch elem[0] {
+			case 'c': // Prefix: "chat/completions"
+
+				if l := len("chat/completions"); len(elem) >= l && elem[0:l] == "chat/completions" {
+					elem = elem[l:]
+				} else {
+					break
+				}
+
+				if len(elem) == 0 {
+					// Leaf node.
+					switch method {
+					case "POST":
+						r.name = CreateChatCompletionOperation
+						r.summary = "Create a chat completion (OpenAI-compatible), optionally streamed as server-sent events."
+						r.operationID = "createChatCompletion"
+						r.operationGroup = ""
+						r.pathPattern = "/v1/chat/completions"
+						r.args = args
+						r.count = 0
+						return r, true
+					default:
+						return
+					}
+				}
+
+			case 'e': // Prefix: "embeddings"
+
+				if l := len("embeddings"); len(elem) >= l && elem[0:l] == "embeddings" {
+					elem = elem[l:]
+				} else {
+					break
+				}
+
+				if len(elem) == 0 {
+					// Leaf node.
+					switch method {
+					case "POST":
+						r.name = CreateEmbeddingOperation
+						r.summary = "Create embeddings (OpenAI-compatible)."
+						r.operationID = "createEmbedding"
+						r.operationGroup = ""
+						r.pathPattern = "/v1/embeddings"
+						r.args = args
+						r.count = 0
+						return r, true
+					default:
+						return
+					}
+				}
+
 			case 'h': // Prefix: "health"
 
 				if l := len("health"); len(elem) >= l && elem[0:l] == "health" {
@@ -235,6 +557,82 @@ func (s *Server) FindPath(method string, u *url.URL) (r Route, _ bool) {
 					}
 				}
 
+			case 'm': // Prefix: "models"
+
+				if l := len("models"); len(elem) >= l && elem[0:l] == "models" {
+					elem = elem[l:]
+				} else {
+					break
+				}
+
+				if len(elem) == 0 {
+					// Leaf node.
+					switch method {
+					case "GET":
+						r.name = ListModelsOperation
+						r.summary = "List the models the tenant may use (OpenAI-compatible)."
+						r.operationID = "listModels"
+						r.operationGroup = ""
+						r.pathPattern = "/v1/models"
+						r.args = args
+						r.count = 0
+						return r, true
+					default:
+						return
+					}
+				}
+
+			case 'p': // Prefix: "policy"
+
+				if l := len("policy"); len(elem) >= l && elem[0:l] == "policy" {
+					elem = elem[l:]
+				} else {
+					break
+				}
+
+				if len(elem) == 0 {
+					switch method {
+					case "GET":
+						r.name = GetPolicyStatusOperation
+						r.summary = "The policy bundle being served and the last reload error."
+						r.operationID = "getPolicyStatus"
+						r.operationGroup = ""
+						r.pathPattern = "/v1/policy"
+						r.args = args
+						r.count = 0
+						return r, true
+					default:
+						return
+					}
+				}
+				switch elem[0] {
+				case ':': // Prefix: ":evaluate"
+
+					if l := len(":evaluate"); len(elem) >= l && elem[0:l] == ":evaluate" {
+						elem = elem[l:]
+					} else {
+						break
+					}
+
+					if len(elem) == 0 {
+						// Leaf node.
+						switch method {
+						case "POST":
+							r.name = EvaluatePolicyOperation
+							r.summary = "Dry-run a policy decision for the caller's tenant and principal."
+							r.operationID = "evaluatePolicy"
+							r.operationGroup = ""
+							r.pathPattern = "/v1/policy:evaluate"
+							r.args = args
+							r.count = 0
+							return r, true
+						default:
+							return
+						}
+					}
+
+				}
+
 			case 'r': // Prefix: "ready"
 
 				if l := len("ready"); len(elem) >= l && elem[0:l] == "ready" {
@@ -252,6 +650,123 @@ func (s *Server) FindPath(method string, u *url.URL) (r Route, _ bool) {
 						r.operationID = "getReadiness"
 						r.operationGroup = ""
 						r.pathPattern = "/v1/ready"
+						r.args = args
+						r.count = 0
+						return r, true
+					default:
+						return
+					}
+				}
+
+			case 't': // Prefix: "tenants/"
+
+				if l := len("tenants/"); len(elem) >= l && elem[0:l] == "tenants/" {
+					elem = elem[l:]
+				} else {
+					break
+				}
+
+				// Param: "tenant_id"
+				// Match until "/"
+				idx := strings.IndexByte(elem, '/')
+				if idx < 0 {
+					idx = len(elem)
+				}
+				args[0] = elem[:idx]
+				elem = elem[idx:]
+
+				if len(elem) == 0 {
+					break
+				}
+				switch elem[0] {
+				case '/': // Prefix: "/api-keys"
+
+					if l := len("/api-keys"); len(elem) >= l && elem[0:l] == "/api-keys" {
+						elem = elem[l:]
+					} else {
+						break
+					}
+
+					if len(elem) == 0 {
+						switch method {
+						case "GET":
+							r.name = ListApiKeysOperation
+							r.summary = "List a tenant's API keys (without their secrets)."
+							r.operationID = "listApiKeys"
+							r.operationGroup = ""
+							r.pathPattern = "/v1/tenants/{tenant_id}/api-keys"
+							r.args = args
+							r.count = 1
+							return r, true
+						case "POST":
+							r.name = CreateApiKeyOperation
+							r.summary = "Create an API key for a tenant; its secret is shown only in this answer."
+							r.operationID = "createApiKey"
+							r.operationGroup = ""
+							r.pathPattern = "/v1/tenants/{tenant_id}/api-keys"
+							r.args = args
+							r.count = 1
+							return r, true
+						default:
+							return
+						}
+					}
+					switch elem[0] {
+					case '/': // Prefix: "/"
+
+						if l := len("/"); len(elem) >= l && elem[0:l] == "/" {
+							elem = elem[l:]
+						} else {
+							break
+						}
+
+						// Param: "key_id"
+						// Leaf parameter, slashes are prohibited
+						idx := strings.IndexByte(elem, '/')
+						if idx >= 0 {
+							break
+						}
+						args[1] = elem
+						elem = ""
+
+						if len(elem) == 0 {
+							// Leaf node.
+							switch method {
+							case "DELETE":
+								r.name = DeleteApiKeyOperation
+								r.summary = "Revoke an API key."
+								r.operationID = "deleteApiKey"
+								r.operationGroup = ""
+								r.pathPattern = "/v1/tenants/{tenant_id}/api-keys/{key_id}"
+								r.args = args
+								r.count = 2
+								return r, true
+							default:
+								return
+							}
+						}
+
+					}
+
+				}
+
+			case 'u': // Prefix: "usage"
+
+				if l := len("usage"); len(elem) >= l && elem[0:l] == "usage" {
+					elem = elem[l:]
+				} else {
+					break
+				}
+
+				if len(elem) == 0 {
+					// Leaf node.
+					switch method {
+					case "GET":
+						r.name = GetUsageOperation
+						r.summary = "The caller's tenant's token usage by window, model and principal."
+						r.operationID = "getUsage"
+						r.operationGroup = ""
+						r.pathPattern = "/v1/usage"
 						r.args = args
 						r.count = 0
 						return r, true

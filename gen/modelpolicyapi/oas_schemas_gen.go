@@ -4,12 +4,940 @@ package modelpolicyapi
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"time"
 
 	"github.com/go-faster/errors"
+	"github.com/go-faster/jx"
 )
 
 func (s *ProblemStatusCode) Error() string {
 	return fmt.Sprintf("code %d: %+v", s.StatusCode, s.Response)
+}
+
+type AdminToken struct {
+	Token string
+	Roles []string
+}
+
+// GetToken returns the value of Token.
+func (s *AdminToken) GetToken() string {
+	return s.Token
+}
+
+// GetRoles returns the value of Roles.
+func (s *AdminToken) GetRoles() []string {
+	return s.Roles
+}
+
+// SetToken sets the value of Token.
+func (s *AdminToken) SetToken(val string) {
+	s.Token = val
+}
+
+// SetRoles sets the value of Roles.
+func (s *AdminToken) SetRoles(val []string) {
+	s.Roles = val
+}
+
+// Ref: #/components/schemas/ApiKey
+type ApiKey struct {
+	ID          string   `json:"id"`
+	TenantID    TenantId `json:"tenant_id"`
+	Name        string   `json:"name"`
+	PrincipalID string   `json:"principal_id"`
+	// The key's first characters.
+	Display   string    `json:"display"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// GetID returns the value of ID.
+func (s *ApiKey) GetID() string {
+	return s.ID
+}
+
+// GetTenantID returns the value of TenantID.
+func (s *ApiKey) GetTenantID() TenantId {
+	return s.TenantID
+}
+
+// GetName returns the value of Name.
+func (s *ApiKey) GetName() string {
+	return s.Name
+}
+
+// GetPrincipalID returns the value of PrincipalID.
+func (s *ApiKey) GetPrincipalID() string {
+	return s.PrincipalID
+}
+
+// GetDisplay returns the value of Display.
+func (s *ApiKey) GetDisplay() string {
+	return s.Display
+}
+
+// GetCreatedAt returns the value of CreatedAt.
+func (s *ApiKey) GetCreatedAt() time.Time {
+	return s.CreatedAt
+}
+
+// SetID sets the value of ID.
+func (s *ApiKey) SetID(val string) {
+	s.ID = val
+}
+
+// SetTenantID sets the value of TenantID.
+func (s *ApiKey) SetTenantID(val TenantId) {
+	s.TenantID = val
+}
+
+// SetName sets the value of Name.
+func (s *ApiKey) SetName(val string) {
+	s.Name = val
+}
+
+// SetPrincipalID sets the value of PrincipalID.
+func (s *ApiKey) SetPrincipalID(val string) {
+	s.PrincipalID = val
+}
+
+// SetDisplay sets the value of Display.
+func (s *ApiKey) SetDisplay(val string) {
+	s.Display = val
+}
+
+// SetCreatedAt sets the value of CreatedAt.
+func (s *ApiKey) SetCreatedAt(val time.Time) {
+	s.CreatedAt = val
+}
+
+// Merged schema.
+// Ref: #/components/schemas/ApiKeyCreated
+type ApiKeyCreated struct {
+	ID          string   `json:"id"`
+	TenantID    TenantId `json:"tenant_id"`
+	Name        string   `json:"name"`
+	PrincipalID string   `json:"principal_id"`
+	// The key's first characters.
+	Display   string    `json:"display"`
+	CreatedAt time.Time `json:"created_at"`
+	// The secret, `sk-agentos-…`; it is not stored and cannot be shown again.
+	Key string `json:"key"`
+}
+
+// GetID returns the value of ID.
+func (s *ApiKeyCreated) GetID() string {
+	return s.ID
+}
+
+// GetTenantID returns the value of TenantID.
+func (s *ApiKeyCreated) GetTenantID() TenantId {
+	return s.TenantID
+}
+
+// GetName returns the value of Name.
+func (s *ApiKeyCreated) GetName() string {
+	return s.Name
+}
+
+// GetPrincipalID returns the value of PrincipalID.
+func (s *ApiKeyCreated) GetPrincipalID() string {
+	return s.PrincipalID
+}
+
+// GetDisplay returns the value of Display.
+func (s *ApiKeyCreated) GetDisplay() string {
+	return s.Display
+}
+
+// GetCreatedAt returns the value of CreatedAt.
+func (s *ApiKeyCreated) GetCreatedAt() time.Time {
+	return s.CreatedAt
+}
+
+// GetKey returns the value of Key.
+func (s *ApiKeyCreated) GetKey() string {
+	return s.Key
+}
+
+// SetID sets the value of ID.
+func (s *ApiKeyCreated) SetID(val string) {
+	s.ID = val
+}
+
+// SetTenantID sets the value of TenantID.
+func (s *ApiKeyCreated) SetTenantID(val TenantId) {
+	s.TenantID = val
+}
+
+// SetName sets the value of Name.
+func (s *ApiKeyCreated) SetName(val string) {
+	s.Name = val
+}
+
+// SetPrincipalID sets the value of PrincipalID.
+func (s *ApiKeyCreated) SetPrincipalID(val string) {
+	s.PrincipalID = val
+}
+
+// SetDisplay sets the value of Display.
+func (s *ApiKeyCreated) SetDisplay(val string) {
+	s.Display = val
+}
+
+// SetCreatedAt sets the value of CreatedAt.
+func (s *ApiKeyCreated) SetCreatedAt(val time.Time) {
+	s.CreatedAt = val
+}
+
+// SetKey sets the value of Key.
+func (s *ApiKeyCreated) SetKey(val string) {
+	s.Key = val
+}
+
+// Ref: #/components/schemas/ApiKeyInput
+type ApiKeyInput struct {
+	Name string `json:"name"`
+	// The principal calls with the key run as (default `apikey:<id>`).
+	PrincipalID OptString `json:"principal_id"`
+}
+
+// GetName returns the value of Name.
+func (s *ApiKeyInput) GetName() string {
+	return s.Name
+}
+
+// GetPrincipalID returns the value of PrincipalID.
+func (s *ApiKeyInput) GetPrincipalID() OptString {
+	return s.PrincipalID
+}
+
+// SetName sets the value of Name.
+func (s *ApiKeyInput) SetName(val string) {
+	s.Name = val
+}
+
+// SetPrincipalID sets the value of PrincipalID.
+func (s *ApiKeyInput) SetPrincipalID(val OptString) {
+	s.PrincipalID = val
+}
+
+// Ref: #/components/schemas/ApiKeyList
+type ApiKeyList struct {
+	Items []ApiKey `json:"items"`
+}
+
+// GetItems returns the value of Items.
+func (s *ApiKeyList) GetItems() []ApiKey {
+	return s.Items
+}
+
+// SetItems sets the value of Items.
+func (s *ApiKeyList) SetItems(val []ApiKey) {
+	s.Items = val
+}
+
+type BearerAuth struct {
+	Token string
+	Roles []string
+}
+
+// GetToken returns the value of Token.
+func (s *BearerAuth) GetToken() string {
+	return s.Token
+}
+
+// GetRoles returns the value of Roles.
+func (s *BearerAuth) GetRoles() []string {
+	return s.Roles
+}
+
+// SetToken sets the value of Token.
+func (s *BearerAuth) SetToken(val string) {
+	s.Token = val
+}
+
+// SetRoles sets the value of Roles.
+func (s *BearerAuth) SetRoles(val []string) {
+	s.Roles = val
+}
+
+// An OpenAI chat completion, as the upstream returned it.
+// Ref: #/components/schemas/ChatCompletion
+type ChatCompletion struct {
+	ID              string                      `json:"id"`
+	Object          string                      `json:"object"`
+	Model           OptString                   `json:"model"`
+	Choices         []ChatCompletionChoicesItem `json:"choices"`
+	Usage           OptUsage                    `json:"usage"`
+	AdditionalProps ChatCompletionAdditional
+}
+
+// GetID returns the value of ID.
+func (s *ChatCompletion) GetID() string {
+	return s.ID
+}
+
+// GetObject returns the value of Object.
+func (s *ChatCompletion) GetObject() string {
+	return s.Object
+}
+
+// GetModel returns the value of Model.
+func (s *ChatCompletion) GetModel() OptString {
+	return s.Model
+}
+
+// GetChoices returns the value of Choices.
+func (s *ChatCompletion) GetChoices() []ChatCompletionChoicesItem {
+	return s.Choices
+}
+
+// GetUsage returns the value of Usage.
+func (s *ChatCompletion) GetUsage() OptUsage {
+	return s.Usage
+}
+
+// GetAdditionalProps returns the value of AdditionalProps.
+func (s *ChatCompletion) GetAdditionalProps() ChatCompletionAdditional {
+	return s.AdditionalProps
+}
+
+// SetID sets the value of ID.
+func (s *ChatCompletion) SetID(val string) {
+	s.ID = val
+}
+
+// SetObject sets the value of Object.
+func (s *ChatCompletion) SetObject(val string) {
+	s.Object = val
+}
+
+// SetModel sets the value of Model.
+func (s *ChatCompletion) SetModel(val OptString) {
+	s.Model = val
+}
+
+// SetChoices sets the value of Choices.
+func (s *ChatCompletion) SetChoices(val []ChatCompletionChoicesItem) {
+	s.Choices = val
+}
+
+// SetUsage sets the value of Usage.
+func (s *ChatCompletion) SetUsage(val OptUsage) {
+	s.Usage = val
+}
+
+// SetAdditionalProps sets the value of AdditionalProps.
+func (s *ChatCompletion) SetAdditionalProps(val ChatCompletionAdditional) {
+	s.AdditionalProps = val
+}
+
+type ChatCompletionAdditional map[string]jx.Raw
+
+func (s *ChatCompletionAdditional) init() ChatCompletionAdditional {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+type ChatCompletionChoicesItem map[string]jx.Raw
+
+func (s *ChatCompletionChoicesItem) init() ChatCompletionChoicesItem {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// An OpenAI chat completion request. Fields not listed are forwarded untouched.
+// Ref: #/components/schemas/ChatCompletionRequest
+type ChatCompletionRequest struct {
+	Model               string              `json:"model"`
+	Messages            []ChatMessage       `json:"messages"`
+	Stream              OptNilBool          `json:"stream"`
+	StreamOptions       OptNilStreamOptions `json:"stream_options"`
+	MaxTokens           OptNilInt64         `json:"max_tokens"`
+	MaxCompletionTokens OptNilInt64         `json:"max_completion_tokens"`
+	Tools               OptNilChatToolArray `json:"tools"`
+	AdditionalProps     ChatCompletionRequestAdditional
+}
+
+// GetModel returns the value of Model.
+func (s *ChatCompletionRequest) GetModel() string {
+	return s.Model
+}
+
+// GetMessages returns the value of Messages.
+func (s *ChatCompletionRequest) GetMessages() []ChatMessage {
+	return s.Messages
+}
+
+// GetStream returns the value of Stream.
+func (s *ChatCompletionRequest) GetStream() OptNilBool {
+	return s.Stream
+}
+
+// GetStreamOptions returns the value of StreamOptions.
+func (s *ChatCompletionRequest) GetStreamOptions() OptNilStreamOptions {
+	return s.StreamOptions
+}
+
+// GetMaxTokens returns the value of MaxTokens.
+func (s *ChatCompletionRequest) GetMaxTokens() OptNilInt64 {
+	return s.MaxTokens
+}
+
+// GetMaxCompletionTokens returns the value of MaxCompletionTokens.
+func (s *ChatCompletionRequest) GetMaxCompletionTokens() OptNilInt64 {
+	return s.MaxCompletionTokens
+}
+
+// GetTools returns the value of Tools.
+func (s *ChatCompletionRequest) GetTools() OptNilChatToolArray {
+	return s.Tools
+}
+
+// GetAdditionalProps returns the value of AdditionalProps.
+func (s *ChatCompletionRequest) GetAdditionalProps() ChatCompletionRequestAdditional {
+	return s.AdditionalProps
+}
+
+// SetModel sets the value of Model.
+func (s *ChatCompletionRequest) SetModel(val string) {
+	s.Model = val
+}
+
+// SetMessages sets the value of Messages.
+func (s *ChatCompletionRequest) SetMessages(val []ChatMessage) {
+	s.Messages = val
+}
+
+// SetStream sets the value of Stream.
+func (s *ChatCompletionRequest) SetStream(val OptNilBool) {
+	s.Stream = val
+}
+
+// SetStreamOptions sets the value of StreamOptions.
+func (s *ChatCompletionRequest) SetStreamOptions(val OptNilStreamOptions) {
+	s.StreamOptions = val
+}
+
+// SetMaxTokens sets the value of MaxTokens.
+func (s *ChatCompletionRequest) SetMaxTokens(val OptNilInt64) {
+	s.MaxTokens = val
+}
+
+// SetMaxCompletionTokens sets the value of MaxCompletionTokens.
+func (s *ChatCompletionRequest) SetMaxCompletionTokens(val OptNilInt64) {
+	s.MaxCompletionTokens = val
+}
+
+// SetTools sets the value of Tools.
+func (s *ChatCompletionRequest) SetTools(val OptNilChatToolArray) {
+	s.Tools = val
+}
+
+// SetAdditionalProps sets the value of AdditionalProps.
+func (s *ChatCompletionRequest) SetAdditionalProps(val ChatCompletionRequestAdditional) {
+	s.AdditionalProps = val
+}
+
+type ChatCompletionRequestAdditional map[string]jx.Raw
+
+func (s *ChatCompletionRequestAdditional) init() ChatCompletionRequestAdditional {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Ref: #/components/schemas/ChatMessage
+type ChatMessage struct {
+	Role ChatMessageRole `json:"role"`
+	// A string, an array of content parts, or null.
+	Content         jx.Raw `json:"content"`
+	AdditionalProps ChatMessageAdditional
+}
+
+// GetRole returns the value of Role.
+func (s *ChatMessage) GetRole() ChatMessageRole {
+	return s.Role
+}
+
+// GetContent returns the value of Content.
+func (s *ChatMessage) GetContent() jx.Raw {
+	return s.Content
+}
+
+// GetAdditionalProps returns the value of AdditionalProps.
+func (s *ChatMessage) GetAdditionalProps() ChatMessageAdditional {
+	return s.AdditionalProps
+}
+
+// SetRole sets the value of Role.
+func (s *ChatMessage) SetRole(val ChatMessageRole) {
+	s.Role = val
+}
+
+// SetContent sets the value of Content.
+func (s *ChatMessage) SetContent(val jx.Raw) {
+	s.Content = val
+}
+
+// SetAdditionalProps sets the value of AdditionalProps.
+func (s *ChatMessage) SetAdditionalProps(val ChatMessageAdditional) {
+	s.AdditionalProps = val
+}
+
+type ChatMessageAdditional map[string]jx.Raw
+
+func (s *ChatMessageAdditional) init() ChatMessageAdditional {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+type ChatMessageRole string
+
+const (
+	ChatMessageRoleSystem    ChatMessageRole = "system"
+	ChatMessageRoleDeveloper ChatMessageRole = "developer"
+	ChatMessageRoleUser      ChatMessageRole = "user"
+	ChatMessageRoleAssistant ChatMessageRole = "assistant"
+	ChatMessageRoleTool      ChatMessageRole = "tool"
+	ChatMessageRoleFunction  ChatMessageRole = "function"
+)
+
+// AllValues returns all ChatMessageRole values.
+func (ChatMessageRole) AllValues() []ChatMessageRole {
+	return []ChatMessageRole{
+		ChatMessageRoleSystem,
+		ChatMessageRoleDeveloper,
+		ChatMessageRoleUser,
+		ChatMessageRoleAssistant,
+		ChatMessageRoleTool,
+		ChatMessageRoleFunction,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s ChatMessageRole) MarshalText() ([]byte, error) {
+	switch s {
+	case ChatMessageRoleSystem:
+		return []byte(s), nil
+	case ChatMessageRoleDeveloper:
+		return []byte(s), nil
+	case ChatMessageRoleUser:
+		return []byte(s), nil
+	case ChatMessageRoleAssistant:
+		return []byte(s), nil
+	case ChatMessageRoleTool:
+		return []byte(s), nil
+	case ChatMessageRoleFunction:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *ChatMessageRole) UnmarshalText(data []byte) error {
+	switch ChatMessageRole(data) {
+	case ChatMessageRoleSystem:
+		*s = ChatMessageRoleSystem
+		return nil
+	case ChatMessageRoleDeveloper:
+		*s = ChatMessageRoleDeveloper
+		return nil
+	case ChatMessageRoleUser:
+		*s = ChatMessageRoleUser
+		return nil
+	case ChatMessageRoleAssistant:
+		*s = ChatMessageRoleAssistant
+		return nil
+	case ChatMessageRoleTool:
+		*s = ChatMessageRoleTool
+		return nil
+	case ChatMessageRoleFunction:
+		*s = ChatMessageRoleFunction
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+// Ref: #/components/schemas/ChatTool
+type ChatTool struct {
+	Type            ChatToolType    `json:"type"`
+	Function        OptToolFunction `json:"function"`
+	Custom          OptToolFunction `json:"custom"`
+	AdditionalProps ChatToolAdditional
+}
+
+// GetType returns the value of Type.
+func (s *ChatTool) GetType() ChatToolType {
+	return s.Type
+}
+
+// GetFunction returns the value of Function.
+func (s *ChatTool) GetFunction() OptToolFunction {
+	return s.Function
+}
+
+// GetCustom returns the value of Custom.
+func (s *ChatTool) GetCustom() OptToolFunction {
+	return s.Custom
+}
+
+// GetAdditionalProps returns the value of AdditionalProps.
+func (s *ChatTool) GetAdditionalProps() ChatToolAdditional {
+	return s.AdditionalProps
+}
+
+// SetType sets the value of Type.
+func (s *ChatTool) SetType(val ChatToolType) {
+	s.Type = val
+}
+
+// SetFunction sets the value of Function.
+func (s *ChatTool) SetFunction(val OptToolFunction) {
+	s.Function = val
+}
+
+// SetCustom sets the value of Custom.
+func (s *ChatTool) SetCustom(val OptToolFunction) {
+	s.Custom = val
+}
+
+// SetAdditionalProps sets the value of AdditionalProps.
+func (s *ChatTool) SetAdditionalProps(val ChatToolAdditional) {
+	s.AdditionalProps = val
+}
+
+type ChatToolAdditional map[string]jx.Raw
+
+func (s *ChatToolAdditional) init() ChatToolAdditional {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+type ChatToolType string
+
+const (
+	ChatToolTypeFunction ChatToolType = "function"
+	ChatToolTypeCustom   ChatToolType = "custom"
+)
+
+// AllValues returns all ChatToolType values.
+func (ChatToolType) AllValues() []ChatToolType {
+	return []ChatToolType{
+		ChatToolTypeFunction,
+		ChatToolTypeCustom,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s ChatToolType) MarshalText() ([]byte, error) {
+	switch s {
+	case ChatToolTypeFunction:
+		return []byte(s), nil
+	case ChatToolTypeCustom:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *ChatToolType) UnmarshalText(data []byte) error {
+	switch ChatToolType(data) {
+	case ChatToolTypeFunction:
+		*s = ChatToolTypeFunction
+		return nil
+	case ChatToolTypeCustom:
+		*s = ChatToolTypeCustom
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+// CreateChatCompletionOKRawApplicationJSON represents raw HTTP response for CreateChatCompletion application/json.
+type CreateChatCompletionOKRawApplicationJSON struct {
+	Response *http.Response `json:"-"`
+}
+
+// GetResponse returns the value of Response.
+func (s *CreateChatCompletionOKRawApplicationJSON) GetResponse() *http.Response {
+	return s.Response
+}
+
+// SetResponse sets the value of Response.
+func (s *CreateChatCompletionOKRawApplicationJSON) SetResponse(val *http.Response) {
+	s.Response = val
+}
+
+func (*CreateChatCompletionOKRawApplicationJSON) createChatCompletionRes() {}
+
+// CreateChatCompletionOKRawTextEventStream represents raw HTTP response for CreateChatCompletion text/event-stream.
+type CreateChatCompletionOKRawTextEventStream struct {
+	Response *http.Response `json:"-"`
+}
+
+// GetResponse returns the value of Response.
+func (s *CreateChatCompletionOKRawTextEventStream) GetResponse() *http.Response {
+	return s.Response
+}
+
+// SetResponse sets the value of Response.
+func (s *CreateChatCompletionOKRawTextEventStream) SetResponse(val *http.Response) {
+	s.Response = val
+}
+
+func (*CreateChatCompletionOKRawTextEventStream) createChatCompletionRes() {}
+
+type CreateChatCompletionOKTextEventStream struct {
+	Data io.Reader
+}
+
+// Read reads data from the Data reader.
+//
+// Kept to satisfy the io.Reader interface.
+func (s CreateChatCompletionOKTextEventStream) Read(p []byte) (n int, err error) {
+	if s.Data == nil {
+		return 0, io.EOF
+	}
+	return s.Data.Read(p)
+}
+
+// CreateEmbeddingOKRawApplicationJSON represents raw HTTP response for CreateEmbedding application/json.
+type CreateEmbeddingOKRawApplicationJSON struct {
+	Response *http.Response `json:"-"`
+}
+
+// GetResponse returns the value of Response.
+func (s *CreateEmbeddingOKRawApplicationJSON) GetResponse() *http.Response {
+	return s.Response
+}
+
+// SetResponse sets the value of Response.
+func (s *CreateEmbeddingOKRawApplicationJSON) SetResponse(val *http.Response) {
+	s.Response = val
+}
+
+func (*CreateEmbeddingOKRawApplicationJSON) createEmbeddingRes() {}
+
+// DeleteApiKeyNoContent is response for DeleteApiKey operation.
+type DeleteApiKeyNoContent struct{}
+
+// Ref: #/components/schemas/EmbeddingList
+type EmbeddingList struct {
+	Object          string                  `json:"object"`
+	Data            []EmbeddingListDataItem `json:"data"`
+	Model           OptString               `json:"model"`
+	Usage           OptUsage                `json:"usage"`
+	AdditionalProps EmbeddingListAdditional
+}
+
+// GetObject returns the value of Object.
+func (s *EmbeddingList) GetObject() string {
+	return s.Object
+}
+
+// GetData returns the value of Data.
+func (s *EmbeddingList) GetData() []EmbeddingListDataItem {
+	return s.Data
+}
+
+// GetModel returns the value of Model.
+func (s *EmbeddingList) GetModel() OptString {
+	return s.Model
+}
+
+// GetUsage returns the value of Usage.
+func (s *EmbeddingList) GetUsage() OptUsage {
+	return s.Usage
+}
+
+// GetAdditionalProps returns the value of AdditionalProps.
+func (s *EmbeddingList) GetAdditionalProps() EmbeddingListAdditional {
+	return s.AdditionalProps
+}
+
+// SetObject sets the value of Object.
+func (s *EmbeddingList) SetObject(val string) {
+	s.Object = val
+}
+
+// SetData sets the value of Data.
+func (s *EmbeddingList) SetData(val []EmbeddingListDataItem) {
+	s.Data = val
+}
+
+// SetModel sets the value of Model.
+func (s *EmbeddingList) SetModel(val OptString) {
+	s.Model = val
+}
+
+// SetUsage sets the value of Usage.
+func (s *EmbeddingList) SetUsage(val OptUsage) {
+	s.Usage = val
+}
+
+// SetAdditionalProps sets the value of AdditionalProps.
+func (s *EmbeddingList) SetAdditionalProps(val EmbeddingListAdditional) {
+	s.AdditionalProps = val
+}
+
+type EmbeddingListAdditional map[string]jx.Raw
+
+func (s *EmbeddingListAdditional) init() EmbeddingListAdditional {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+type EmbeddingListDataItem map[string]jx.Raw
+
+func (s *EmbeddingListDataItem) init() EmbeddingListDataItem {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// An OpenAI embeddings request. Fields not listed are forwarded untouched.
+// Ref: #/components/schemas/EmbeddingRequest
+type EmbeddingRequest struct {
+	Model string `json:"model"`
+	// A string, an array of strings, an array of token ids, or an array of arrays of token ids.
+	Input           jx.Raw                            `json:"input"`
+	EncodingFormat  OptEmbeddingRequestEncodingFormat `json:"encoding_format"`
+	Dimensions      OptInt                            `json:"dimensions"`
+	AdditionalProps EmbeddingRequestAdditional
+}
+
+// GetModel returns the value of Model.
+func (s *EmbeddingRequest) GetModel() string {
+	return s.Model
+}
+
+// GetInput returns the value of Input.
+func (s *EmbeddingRequest) GetInput() jx.Raw {
+	return s.Input
+}
+
+// GetEncodingFormat returns the value of EncodingFormat.
+func (s *EmbeddingRequest) GetEncodingFormat() OptEmbeddingRequestEncodingFormat {
+	return s.EncodingFormat
+}
+
+// GetDimensions returns the value of Dimensions.
+func (s *EmbeddingRequest) GetDimensions() OptInt {
+	return s.Dimensions
+}
+
+// GetAdditionalProps returns the value of AdditionalProps.
+func (s *EmbeddingRequest) GetAdditionalProps() EmbeddingRequestAdditional {
+	return s.AdditionalProps
+}
+
+// SetModel sets the value of Model.
+func (s *EmbeddingRequest) SetModel(val string) {
+	s.Model = val
+}
+
+// SetInput sets the value of Input.
+func (s *EmbeddingRequest) SetInput(val jx.Raw) {
+	s.Input = val
+}
+
+// SetEncodingFormat sets the value of EncodingFormat.
+func (s *EmbeddingRequest) SetEncodingFormat(val OptEmbeddingRequestEncodingFormat) {
+	s.EncodingFormat = val
+}
+
+// SetDimensions sets the value of Dimensions.
+func (s *EmbeddingRequest) SetDimensions(val OptInt) {
+	s.Dimensions = val
+}
+
+// SetAdditionalProps sets the value of AdditionalProps.
+func (s *EmbeddingRequest) SetAdditionalProps(val EmbeddingRequestAdditional) {
+	s.AdditionalProps = val
+}
+
+type EmbeddingRequestAdditional map[string]jx.Raw
+
+func (s *EmbeddingRequestAdditional) init() EmbeddingRequestAdditional {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+type EmbeddingRequestEncodingFormat string
+
+const (
+	EmbeddingRequestEncodingFormatFloat  EmbeddingRequestEncodingFormat = "float"
+	EmbeddingRequestEncodingFormatBase64 EmbeddingRequestEncodingFormat = "base64"
+)
+
+// AllValues returns all EmbeddingRequestEncodingFormat values.
+func (EmbeddingRequestEncodingFormat) AllValues() []EmbeddingRequestEncodingFormat {
+	return []EmbeddingRequestEncodingFormat{
+		EmbeddingRequestEncodingFormatFloat,
+		EmbeddingRequestEncodingFormatBase64,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s EmbeddingRequestEncodingFormat) MarshalText() ([]byte, error) {
+	switch s {
+	case EmbeddingRequestEncodingFormatFloat:
+		return []byte(s), nil
+	case EmbeddingRequestEncodingFormatBase64:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *EmbeddingRequestEncodingFormat) UnmarshalText(data []byte) error {
+	switch EmbeddingRequestEncodingFormat(data) {
+	case EmbeddingRequestEncodingFormatFloat:
+		*s = EmbeddingRequestEncodingFormatFloat
+		return nil
+	case EmbeddingRequestEncodingFormatBase64:
+		*s = EmbeddingRequestEncodingFormatBase64
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
 }
 
 // Ref: #/components/schemas/FieldError
@@ -38,6 +966,54 @@ func (s *FieldError) SetField(val string) {
 // SetReason sets the value of Reason.
 func (s *FieldError) SetReason(val string) {
 	s.Reason = val
+}
+
+type GetUsageWindow string
+
+const (
+	GetUsageWindowMinute GetUsageWindow = "minute"
+	GetUsageWindowHour   GetUsageWindow = "hour"
+	GetUsageWindowDay    GetUsageWindow = "day"
+)
+
+// AllValues returns all GetUsageWindow values.
+func (GetUsageWindow) AllValues() []GetUsageWindow {
+	return []GetUsageWindow{
+		GetUsageWindowMinute,
+		GetUsageWindowHour,
+		GetUsageWindowDay,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s GetUsageWindow) MarshalText() ([]byte, error) {
+	switch s {
+	case GetUsageWindowMinute:
+		return []byte(s), nil
+	case GetUsageWindowHour:
+		return []byte(s), nil
+	case GetUsageWindowDay:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *GetUsageWindow) UnmarshalText(data []byte) error {
+	switch GetUsageWindow(data) {
+	case GetUsageWindowMinute:
+		*s = GetUsageWindowMinute
+		return nil
+	case GetUsageWindowHour:
+		*s = GetUsageWindowHour
+		return nil
+	case GetUsageWindowDay:
+		*s = GetUsageWindowDay
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
 }
 
 // Ref: #/components/schemas/Health
@@ -113,6 +1089,796 @@ func (s *HealthStatus) UnmarshalText(data []byte) error {
 	}
 }
 
+// Ref: #/components/schemas/Model
+type Model struct {
+	ID     string      `json:"id"`
+	Object ModelObject `json:"object"`
+	// Unix time the gateway loaded the model's configuration.
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+// GetID returns the value of ID.
+func (s *Model) GetID() string {
+	return s.ID
+}
+
+// GetObject returns the value of Object.
+func (s *Model) GetObject() ModelObject {
+	return s.Object
+}
+
+// GetCreated returns the value of Created.
+func (s *Model) GetCreated() int64 {
+	return s.Created
+}
+
+// GetOwnedBy returns the value of OwnedBy.
+func (s *Model) GetOwnedBy() string {
+	return s.OwnedBy
+}
+
+// SetID sets the value of ID.
+func (s *Model) SetID(val string) {
+	s.ID = val
+}
+
+// SetObject sets the value of Object.
+func (s *Model) SetObject(val ModelObject) {
+	s.Object = val
+}
+
+// SetCreated sets the value of Created.
+func (s *Model) SetCreated(val int64) {
+	s.Created = val
+}
+
+// SetOwnedBy sets the value of OwnedBy.
+func (s *Model) SetOwnedBy(val string) {
+	s.OwnedBy = val
+}
+
+// Ref: #/components/schemas/ModelList
+type ModelList struct {
+	Object ModelListObject `json:"object"`
+	Data   []Model         `json:"data"`
+}
+
+// GetObject returns the value of Object.
+func (s *ModelList) GetObject() ModelListObject {
+	return s.Object
+}
+
+// GetData returns the value of Data.
+func (s *ModelList) GetData() []Model {
+	return s.Data
+}
+
+// SetObject sets the value of Object.
+func (s *ModelList) SetObject(val ModelListObject) {
+	s.Object = val
+}
+
+// SetData sets the value of Data.
+func (s *ModelList) SetData(val []Model) {
+	s.Data = val
+}
+
+type ModelListObject string
+
+const (
+	ModelListObjectList ModelListObject = "list"
+)
+
+// AllValues returns all ModelListObject values.
+func (ModelListObject) AllValues() []ModelListObject {
+	return []ModelListObject{
+		ModelListObjectList,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s ModelListObject) MarshalText() ([]byte, error) {
+	switch s {
+	case ModelListObjectList:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *ModelListObject) UnmarshalText(data []byte) error {
+	switch ModelListObject(data) {
+	case ModelListObjectList:
+		*s = ModelListObjectList
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+type ModelObject string
+
+const (
+	ModelObjectModel ModelObject = "model"
+)
+
+// AllValues returns all ModelObject values.
+func (ModelObject) AllValues() []ModelObject {
+	return []ModelObject{
+		ModelObjectModel,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s ModelObject) MarshalText() ([]byte, error) {
+	switch s {
+	case ModelObjectModel:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *ModelObject) UnmarshalText(data []byte) error {
+	switch ModelObject(data) {
+	case ModelObjectModel:
+		*s = ModelObjectModel
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+// The problem in the shape OpenAI clients read.
+// Ref: #/components/schemas/OpenAIError
+type OpenAIError struct {
+	// The problem's detail.
+	Message string `json:"message"`
+	// The problem's code.
+	Type string `json:"type"`
+	// The problem's code.
+	Code OptString `json:"code"`
+	// The first offending field, if any.
+	Param OptString `json:"param"`
+}
+
+// GetMessage returns the value of Message.
+func (s *OpenAIError) GetMessage() string {
+	return s.Message
+}
+
+// GetType returns the value of Type.
+func (s *OpenAIError) GetType() string {
+	return s.Type
+}
+
+// GetCode returns the value of Code.
+func (s *OpenAIError) GetCode() OptString {
+	return s.Code
+}
+
+// GetParam returns the value of Param.
+func (s *OpenAIError) GetParam() OptString {
+	return s.Param
+}
+
+// SetMessage sets the value of Message.
+func (s *OpenAIError) SetMessage(val string) {
+	s.Message = val
+}
+
+// SetType sets the value of Type.
+func (s *OpenAIError) SetType(val string) {
+	s.Type = val
+}
+
+// SetCode sets the value of Code.
+func (s *OpenAIError) SetCode(val OptString) {
+	s.Code = val
+}
+
+// SetParam sets the value of Param.
+func (s *OpenAIError) SetParam(val OptString) {
+	s.Param = val
+}
+
+// NewOptBool returns new OptBool with value set to v.
+func NewOptBool(v bool) OptBool {
+	return OptBool{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptBool is optional bool.
+type OptBool struct {
+	Value bool
+	Set   bool
+}
+
+// IsSet returns true if OptBool was set.
+func (o OptBool) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptBool) Reset() {
+	var v bool
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptBool) SetTo(v bool) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptBool) Get() (v bool, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptBool) Or(d bool) bool {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptDateTime returns new OptDateTime with value set to v.
+func NewOptDateTime(v time.Time) OptDateTime {
+	return OptDateTime{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptDateTime is optional time.Time.
+type OptDateTime struct {
+	Value time.Time
+	Set   bool
+}
+
+// IsSet returns true if OptDateTime was set.
+func (o OptDateTime) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptDateTime) Reset() {
+	var v time.Time
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptDateTime) SetTo(v time.Time) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptDateTime) Get() (v time.Time, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptDateTime) Or(d time.Time) time.Time {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptEmbeddingRequestEncodingFormat returns new OptEmbeddingRequestEncodingFormat with value set to v.
+func NewOptEmbeddingRequestEncodingFormat(v EmbeddingRequestEncodingFormat) OptEmbeddingRequestEncodingFormat {
+	return OptEmbeddingRequestEncodingFormat{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptEmbeddingRequestEncodingFormat is optional EmbeddingRequestEncodingFormat.
+type OptEmbeddingRequestEncodingFormat struct {
+	Value EmbeddingRequestEncodingFormat
+	Set   bool
+}
+
+// IsSet returns true if OptEmbeddingRequestEncodingFormat was set.
+func (o OptEmbeddingRequestEncodingFormat) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptEmbeddingRequestEncodingFormat) Reset() {
+	var v EmbeddingRequestEncodingFormat
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptEmbeddingRequestEncodingFormat) SetTo(v EmbeddingRequestEncodingFormat) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptEmbeddingRequestEncodingFormat) Get() (v EmbeddingRequestEncodingFormat, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptEmbeddingRequestEncodingFormat) Or(d EmbeddingRequestEncodingFormat) EmbeddingRequestEncodingFormat {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptGetUsageWindow returns new OptGetUsageWindow with value set to v.
+func NewOptGetUsageWindow(v GetUsageWindow) OptGetUsageWindow {
+	return OptGetUsageWindow{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptGetUsageWindow is optional GetUsageWindow.
+type OptGetUsageWindow struct {
+	Value GetUsageWindow
+	Set   bool
+}
+
+// IsSet returns true if OptGetUsageWindow was set.
+func (o OptGetUsageWindow) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptGetUsageWindow) Reset() {
+	var v GetUsageWindow
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptGetUsageWindow) SetTo(v GetUsageWindow) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptGetUsageWindow) Get() (v GetUsageWindow, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptGetUsageWindow) Or(d GetUsageWindow) GetUsageWindow {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptInt returns new OptInt with value set to v.
+func NewOptInt(v int) OptInt {
+	return OptInt{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptInt is optional int.
+type OptInt struct {
+	Value int
+	Set   bool
+}
+
+// IsSet returns true if OptInt was set.
+func (o OptInt) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptInt) Reset() {
+	var v int
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptInt) SetTo(v int) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptInt) Get() (v int, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptInt) Or(d int) int {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptInt64 returns new OptInt64 with value set to v.
+func NewOptInt64(v int64) OptInt64 {
+	return OptInt64{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptInt64 is optional int64.
+type OptInt64 struct {
+	Value int64
+	Set   bool
+}
+
+// IsSet returns true if OptInt64 was set.
+func (o OptInt64) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptInt64) Reset() {
+	var v int64
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptInt64) SetTo(v int64) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptInt64) Get() (v int64, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptInt64) Or(d int64) int64 {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptNilBool returns new OptNilBool with value set to v.
+func NewOptNilBool(v bool) OptNilBool {
+	return OptNilBool{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptNilBool is optional nullable bool.
+type OptNilBool struct {
+	Value bool
+	Set   bool
+	Null  bool
+}
+
+// IsSet returns true if OptNilBool was set.
+func (o OptNilBool) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptNilBool) Reset() {
+	var v bool
+	o.Value = v
+	o.Set = false
+	o.Null = false
+}
+
+// SetTo sets value to v.
+func (o *OptNilBool) SetTo(v bool) {
+	o.Set = true
+	o.Null = false
+	o.Value = v
+}
+
+// IsNull returns true if value is Null.
+func (o OptNilBool) IsNull() bool { return o.Null }
+
+// SetToNull sets value to null.
+func (o *OptNilBool) SetToNull() {
+	o.Set = true
+	o.Null = true
+	var v bool
+	o.Value = v
+}
+
+// IsEmpty returns true if the field was omitted from the payload (not Set and not Null).
+func (o OptNilBool) IsEmpty() bool {
+	return !o.Set && !o.Null
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptNilBool) Get() (v bool, ok bool) {
+	if o.Null {
+		return v, false
+	}
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptNilBool) Or(d bool) bool {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptNilChatToolArray returns new OptNilChatToolArray with value set to v.
+func NewOptNilChatToolArray(v []ChatTool) OptNilChatToolArray {
+	return OptNilChatToolArray{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptNilChatToolArray is optional nullable []ChatTool.
+type OptNilChatToolArray struct {
+	Value []ChatTool
+	Set   bool
+	Null  bool
+}
+
+// IsSet returns true if OptNilChatToolArray was set.
+func (o OptNilChatToolArray) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptNilChatToolArray) Reset() {
+	var v []ChatTool
+	o.Value = v
+	o.Set = false
+	o.Null = false
+}
+
+// SetTo sets value to v.
+func (o *OptNilChatToolArray) SetTo(v []ChatTool) {
+	o.Set = true
+	o.Null = false
+	o.Value = v
+}
+
+// IsNull returns true if value is Null.
+func (o OptNilChatToolArray) IsNull() bool { return o.Null }
+
+// SetToNull sets value to null.
+func (o *OptNilChatToolArray) SetToNull() {
+	o.Set = true
+	o.Null = true
+	var v []ChatTool
+	o.Value = v
+}
+
+// IsEmpty returns true if the field was omitted from the payload (not Set and not Null).
+func (o OptNilChatToolArray) IsEmpty() bool {
+	return !o.Set && !o.Null
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptNilChatToolArray) Get() (v []ChatTool, ok bool) {
+	if o.Null {
+		return v, false
+	}
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptNilChatToolArray) Or(d []ChatTool) []ChatTool {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptNilInt64 returns new OptNilInt64 with value set to v.
+func NewOptNilInt64(v int64) OptNilInt64 {
+	return OptNilInt64{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptNilInt64 is optional nullable int64.
+type OptNilInt64 struct {
+	Value int64
+	Set   bool
+	Null  bool
+}
+
+// IsSet returns true if OptNilInt64 was set.
+func (o OptNilInt64) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptNilInt64) Reset() {
+	var v int64
+	o.Value = v
+	o.Set = false
+	o.Null = false
+}
+
+// SetTo sets value to v.
+func (o *OptNilInt64) SetTo(v int64) {
+	o.Set = true
+	o.Null = false
+	o.Value = v
+}
+
+// IsNull returns true if value is Null.
+func (o OptNilInt64) IsNull() bool { return o.Null }
+
+// SetToNull sets value to null.
+func (o *OptNilInt64) SetToNull() {
+	o.Set = true
+	o.Null = true
+	var v int64
+	o.Value = v
+}
+
+// IsEmpty returns true if the field was omitted from the payload (not Set and not Null).
+func (o OptNilInt64) IsEmpty() bool {
+	return !o.Set && !o.Null
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptNilInt64) Get() (v int64, ok bool) {
+	if o.Null {
+		return v, false
+	}
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptNilInt64) Or(d int64) int64 {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptNilStreamOptions returns new OptNilStreamOptions with value set to v.
+func NewOptNilStreamOptions(v StreamOptions) OptNilStreamOptions {
+	return OptNilStreamOptions{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptNilStreamOptions is optional nullable StreamOptions.
+type OptNilStreamOptions struct {
+	Value StreamOptions
+	Set   bool
+	Null  bool
+}
+
+// IsSet returns true if OptNilStreamOptions was set.
+func (o OptNilStreamOptions) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptNilStreamOptions) Reset() {
+	var v StreamOptions
+	o.Value = v
+	o.Set = false
+	o.Null = false
+}
+
+// SetTo sets value to v.
+func (o *OptNilStreamOptions) SetTo(v StreamOptions) {
+	o.Set = true
+	o.Null = false
+	o.Value = v
+}
+
+// IsNull returns true if value is Null.
+func (o OptNilStreamOptions) IsNull() bool { return o.Null }
+
+// SetToNull sets value to null.
+func (o *OptNilStreamOptions) SetToNull() {
+	o.Set = true
+	o.Null = true
+	var v StreamOptions
+	o.Value = v
+}
+
+// IsEmpty returns true if the field was omitted from the payload (not Set and not Null).
+func (o OptNilStreamOptions) IsEmpty() bool {
+	return !o.Set && !o.Null
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptNilStreamOptions) Get() (v StreamOptions, ok bool) {
+	if o.Null {
+		return v, false
+	}
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptNilStreamOptions) Or(d StreamOptions) StreamOptions {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptOpenAIError returns new OptOpenAIError with value set to v.
+func NewOptOpenAIError(v OpenAIError) OptOpenAIError {
+	return OptOpenAIError{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptOpenAIError is optional OpenAIError.
+type OptOpenAIError struct {
+	Value OpenAIError
+	Set   bool
+}
+
+// IsSet returns true if OptOpenAIError was set.
+func (o OptOpenAIError) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptOpenAIError) Reset() {
+	var v OpenAIError
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptOpenAIError) SetTo(v OpenAIError) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptOpenAIError) Get() (v OpenAIError, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptOpenAIError) Or(d OpenAIError) OpenAIError {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
 // NewOptString returns new OptString with value set to v.
 func NewOptString(v string) OptString {
 	return OptString{
@@ -159,7 +1925,364 @@ func (o OptString) Or(d string) string {
 	return d
 }
 
-// RFC 9457 problem details with AgentOS extensions.
+// NewOptToolFunction returns new OptToolFunction with value set to v.
+func NewOptToolFunction(v ToolFunction) OptToolFunction {
+	return OptToolFunction{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptToolFunction is optional ToolFunction.
+type OptToolFunction struct {
+	Value ToolFunction
+	Set   bool
+}
+
+// IsSet returns true if OptToolFunction was set.
+func (o OptToolFunction) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptToolFunction) Reset() {
+	var v ToolFunction
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptToolFunction) SetTo(v ToolFunction) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptToolFunction) Get() (v ToolFunction, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptToolFunction) Or(d ToolFunction) ToolFunction {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptUsage returns new OptUsage with value set to v.
+func NewOptUsage(v Usage) OptUsage {
+	return OptUsage{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptUsage is optional Usage.
+type OptUsage struct {
+	Value Usage
+	Set   bool
+}
+
+// IsSet returns true if OptUsage was set.
+func (o OptUsage) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptUsage) Reset() {
+	var v Usage
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptUsage) SetTo(v Usage) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptUsage) Get() (v Usage, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptUsage) Or(d Usage) Usage {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// Ref: #/components/schemas/PolicyDecision
+type PolicyDecision struct {
+	Allow   bool     `json:"allow"`
+	Reasons []string `json:"reasons"`
+	// Conditions attached to an allow, e.g. `max_tokens`.
+	Obligations    PolicyDecisionObligations `json:"obligations"`
+	PolicyRevision string                    `json:"policy_revision"`
+	// The policy input as evaluated.
+	Input PolicyDecisionInput `json:"input"`
+}
+
+// GetAllow returns the value of Allow.
+func (s *PolicyDecision) GetAllow() bool {
+	return s.Allow
+}
+
+// GetReasons returns the value of Reasons.
+func (s *PolicyDecision) GetReasons() []string {
+	return s.Reasons
+}
+
+// GetObligations returns the value of Obligations.
+func (s *PolicyDecision) GetObligations() PolicyDecisionObligations {
+	return s.Obligations
+}
+
+// GetPolicyRevision returns the value of PolicyRevision.
+func (s *PolicyDecision) GetPolicyRevision() string {
+	return s.PolicyRevision
+}
+
+// GetInput returns the value of Input.
+func (s *PolicyDecision) GetInput() PolicyDecisionInput {
+	return s.Input
+}
+
+// SetAllow sets the value of Allow.
+func (s *PolicyDecision) SetAllow(val bool) {
+	s.Allow = val
+}
+
+// SetReasons sets the value of Reasons.
+func (s *PolicyDecision) SetReasons(val []string) {
+	s.Reasons = val
+}
+
+// SetObligations sets the value of Obligations.
+func (s *PolicyDecision) SetObligations(val PolicyDecisionObligations) {
+	s.Obligations = val
+}
+
+// SetPolicyRevision sets the value of PolicyRevision.
+func (s *PolicyDecision) SetPolicyRevision(val string) {
+	s.PolicyRevision = val
+}
+
+// SetInput sets the value of Input.
+func (s *PolicyDecision) SetInput(val PolicyDecisionInput) {
+	s.Input = val
+}
+
+// The policy input as evaluated.
+type PolicyDecisionInput map[string]jx.Raw
+
+func (s *PolicyDecisionInput) init() PolicyDecisionInput {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Conditions attached to an allow, e.g. `max_tokens`.
+type PolicyDecisionObligations map[string]jx.Raw
+
+func (s *PolicyDecisionObligations) init() PolicyDecisionObligations {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// What to decide; the tenant and principal are the caller's.
+// Ref: #/components/schemas/PolicyEvaluation
+type PolicyEvaluation struct {
+	Operation       PolicyEvaluationOperation `json:"operation"`
+	Model           OptString                 `json:"model"`
+	Tools           []string                  `json:"tools"`
+	EstimatedTokens OptInt64                  `json:"estimated_tokens"`
+	MaxTokens       OptInt64                  `json:"max_tokens"`
+	Stream          OptBool                   `json:"stream"`
+}
+
+// GetOperation returns the value of Operation.
+func (s *PolicyEvaluation) GetOperation() PolicyEvaluationOperation {
+	return s.Operation
+}
+
+// GetModel returns the value of Model.
+func (s *PolicyEvaluation) GetModel() OptString {
+	return s.Model
+}
+
+// GetTools returns the value of Tools.
+func (s *PolicyEvaluation) GetTools() []string {
+	return s.Tools
+}
+
+// GetEstimatedTokens returns the value of EstimatedTokens.
+func (s *PolicyEvaluation) GetEstimatedTokens() OptInt64 {
+	return s.EstimatedTokens
+}
+
+// GetMaxTokens returns the value of MaxTokens.
+func (s *PolicyEvaluation) GetMaxTokens() OptInt64 {
+	return s.MaxTokens
+}
+
+// GetStream returns the value of Stream.
+func (s *PolicyEvaluation) GetStream() OptBool {
+	return s.Stream
+}
+
+// SetOperation sets the value of Operation.
+func (s *PolicyEvaluation) SetOperation(val PolicyEvaluationOperation) {
+	s.Operation = val
+}
+
+// SetModel sets the value of Model.
+func (s *PolicyEvaluation) SetModel(val OptString) {
+	s.Model = val
+}
+
+// SetTools sets the value of Tools.
+func (s *PolicyEvaluation) SetTools(val []string) {
+	s.Tools = val
+}
+
+// SetEstimatedTokens sets the value of EstimatedTokens.
+func (s *PolicyEvaluation) SetEstimatedTokens(val OptInt64) {
+	s.EstimatedTokens = val
+}
+
+// SetMaxTokens sets the value of MaxTokens.
+func (s *PolicyEvaluation) SetMaxTokens(val OptInt64) {
+	s.MaxTokens = val
+}
+
+// SetStream sets the value of Stream.
+func (s *PolicyEvaluation) SetStream(val OptBool) {
+	s.Stream = val
+}
+
+type PolicyEvaluationOperation string
+
+const (
+	PolicyEvaluationOperationChatCompletions PolicyEvaluationOperation = "chat.completions"
+	PolicyEvaluationOperationEmbeddings      PolicyEvaluationOperation = "embeddings"
+	PolicyEvaluationOperationModelsList      PolicyEvaluationOperation = "models.list"
+)
+
+// AllValues returns all PolicyEvaluationOperation values.
+func (PolicyEvaluationOperation) AllValues() []PolicyEvaluationOperation {
+	return []PolicyEvaluationOperation{
+		PolicyEvaluationOperationChatCompletions,
+		PolicyEvaluationOperationEmbeddings,
+		PolicyEvaluationOperationModelsList,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s PolicyEvaluationOperation) MarshalText() ([]byte, error) {
+	switch s {
+	case PolicyEvaluationOperationChatCompletions:
+		return []byte(s), nil
+	case PolicyEvaluationOperationEmbeddings:
+		return []byte(s), nil
+	case PolicyEvaluationOperationModelsList:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *PolicyEvaluationOperation) UnmarshalText(data []byte) error {
+	switch PolicyEvaluationOperation(data) {
+	case PolicyEvaluationOperationChatCompletions:
+		*s = PolicyEvaluationOperationChatCompletions
+		return nil
+	case PolicyEvaluationOperationEmbeddings:
+		*s = PolicyEvaluationOperationEmbeddings
+		return nil
+	case PolicyEvaluationOperationModelsList:
+		*s = PolicyEvaluationOperationModelsList
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+// Ref: #/components/schemas/PolicyStatus
+type PolicyStatus struct {
+	// `embedded` or the policy directory.
+	Source   string    `json:"source"`
+	Revision string    `json:"revision"`
+	LoadedAt time.Time `json:"loaded_at"`
+	// Why the last reload was rejected (the previous bundle kept serving).
+	LastError   OptString   `json:"last_error"`
+	LastErrorAt OptDateTime `json:"last_error_at"`
+}
+
+// GetSource returns the value of Source.
+func (s *PolicyStatus) GetSource() string {
+	return s.Source
+}
+
+// GetRevision returns the value of Revision.
+func (s *PolicyStatus) GetRevision() string {
+	return s.Revision
+}
+
+// GetLoadedAt returns the value of LoadedAt.
+func (s *PolicyStatus) GetLoadedAt() time.Time {
+	return s.LoadedAt
+}
+
+// GetLastError returns the value of LastError.
+func (s *PolicyStatus) GetLastError() OptString {
+	return s.LastError
+}
+
+// GetLastErrorAt returns the value of LastErrorAt.
+func (s *PolicyStatus) GetLastErrorAt() OptDateTime {
+	return s.LastErrorAt
+}
+
+// SetSource sets the value of Source.
+func (s *PolicyStatus) SetSource(val string) {
+	s.Source = val
+}
+
+// SetRevision sets the value of Revision.
+func (s *PolicyStatus) SetRevision(val string) {
+	s.Revision = val
+}
+
+// SetLoadedAt sets the value of LoadedAt.
+func (s *PolicyStatus) SetLoadedAt(val time.Time) {
+	s.LoadedAt = val
+}
+
+// SetLastError sets the value of LastError.
+func (s *PolicyStatus) SetLastError(val OptString) {
+	s.LastError = val
+}
+
+// SetLastErrorAt sets the value of LastErrorAt.
+func (s *PolicyStatus) SetLastErrorAt(val OptDateTime) {
+	s.LastErrorAt = val
+}
+
+// Merged schema.
 // Ref: #/components/schemas/Problem
 type Problem struct {
 	// URI reference identifying the problem type.
@@ -177,7 +2300,8 @@ type Problem struct {
 	// Identifier of the request, also sent as `X-Request-Id`.
 	RequestID OptString `json:"request_id"`
 	// Field-level validation failures.
-	Errors []FieldError `json:"errors"`
+	Errors []FieldError   `json:"errors"`
+	Error  OptOpenAIError `json:"error"`
 }
 
 // GetType returns the value of Type.
@@ -220,6 +2344,11 @@ func (s *Problem) GetErrors() []FieldError {
 	return s.Errors
 }
 
+// GetError returns the value of Error.
+func (s *Problem) GetError() OptOpenAIError {
+	return s.Error
+}
+
 // SetType sets the value of Type.
 func (s *Problem) SetType(val string) {
 	s.Type = val
@@ -258,6 +2387,11 @@ func (s *Problem) SetRequestID(val OptString) {
 // SetErrors sets the value of Errors.
 func (s *Problem) SetErrors(val []FieldError) {
 	s.Errors = val
+}
+
+// SetError sets the value of Error.
+func (s *Problem) SetError(val OptOpenAIError) {
+	s.Error = val
 }
 
 // ProblemStatusCode wraps Problem with StatusCode.
@@ -368,4 +2502,435 @@ func (s *ReadinessStatus) UnmarshalText(data []byte) error {
 	default:
 		return errors.Errorf("invalid value: %q", data)
 	}
+}
+
+// Ref: #/components/schemas/StreamOptions
+type StreamOptions struct {
+	IncludeUsage    OptNilBool `json:"include_usage"`
+	AdditionalProps StreamOptionsAdditional
+}
+
+// GetIncludeUsage returns the value of IncludeUsage.
+func (s *StreamOptions) GetIncludeUsage() OptNilBool {
+	return s.IncludeUsage
+}
+
+// GetAdditionalProps returns the value of AdditionalProps.
+func (s *StreamOptions) GetAdditionalProps() StreamOptionsAdditional {
+	return s.AdditionalProps
+}
+
+// SetIncludeUsage sets the value of IncludeUsage.
+func (s *StreamOptions) SetIncludeUsage(val OptNilBool) {
+	s.IncludeUsage = val
+}
+
+// SetAdditionalProps sets the value of AdditionalProps.
+func (s *StreamOptions) SetAdditionalProps(val StreamOptionsAdditional) {
+	s.AdditionalProps = val
+}
+
+type StreamOptionsAdditional map[string]jx.Raw
+
+func (s *StreamOptionsAdditional) init() StreamOptionsAdditional {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+type TenantHeader struct {
+	APIKey string
+	Roles  []string
+}
+
+// GetAPIKey returns the value of APIKey.
+func (s *TenantHeader) GetAPIKey() string {
+	return s.APIKey
+}
+
+// GetRoles returns the value of Roles.
+func (s *TenantHeader) GetRoles() []string {
+	return s.Roles
+}
+
+// SetAPIKey sets the value of APIKey.
+func (s *TenantHeader) SetAPIKey(val string) {
+	s.APIKey = val
+}
+
+// SetRoles sets the value of Roles.
+func (s *TenantHeader) SetRoles(val []string) {
+	s.Roles = val
+}
+
+type TenantId string
+
+// Ref: #/components/schemas/ToolFunction
+type ToolFunction struct {
+	Name            string `json:"name"`
+	AdditionalProps ToolFunctionAdditional
+}
+
+// GetName returns the value of Name.
+func (s *ToolFunction) GetName() string {
+	return s.Name
+}
+
+// GetAdditionalProps returns the value of AdditionalProps.
+func (s *ToolFunction) GetAdditionalProps() ToolFunctionAdditional {
+	return s.AdditionalProps
+}
+
+// SetName sets the value of Name.
+func (s *ToolFunction) SetName(val string) {
+	s.Name = val
+}
+
+// SetAdditionalProps sets the value of AdditionalProps.
+func (s *ToolFunction) SetAdditionalProps(val ToolFunctionAdditional) {
+	s.AdditionalProps = val
+}
+
+type ToolFunctionAdditional map[string]jx.Raw
+
+func (s *ToolFunctionAdditional) init() ToolFunctionAdditional {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Ref: #/components/schemas/Usage
+type Usage struct {
+	PromptTokens     OptInt64 `json:"prompt_tokens"`
+	CompletionTokens OptInt64 `json:"completion_tokens"`
+	TotalTokens      OptInt64 `json:"total_tokens"`
+	AdditionalProps  UsageAdditional
+}
+
+// GetPromptTokens returns the value of PromptTokens.
+func (s *Usage) GetPromptTokens() OptInt64 {
+	return s.PromptTokens
+}
+
+// GetCompletionTokens returns the value of CompletionTokens.
+func (s *Usage) GetCompletionTokens() OptInt64 {
+	return s.CompletionTokens
+}
+
+// GetTotalTokens returns the value of TotalTokens.
+func (s *Usage) GetTotalTokens() OptInt64 {
+	return s.TotalTokens
+}
+
+// GetAdditionalProps returns the value of AdditionalProps.
+func (s *Usage) GetAdditionalProps() UsageAdditional {
+	return s.AdditionalProps
+}
+
+// SetPromptTokens sets the value of PromptTokens.
+func (s *Usage) SetPromptTokens(val OptInt64) {
+	s.PromptTokens = val
+}
+
+// SetCompletionTokens sets the value of CompletionTokens.
+func (s *Usage) SetCompletionTokens(val OptInt64) {
+	s.CompletionTokens = val
+}
+
+// SetTotalTokens sets the value of TotalTokens.
+func (s *Usage) SetTotalTokens(val OptInt64) {
+	s.TotalTokens = val
+}
+
+// SetAdditionalProps sets the value of AdditionalProps.
+func (s *Usage) SetAdditionalProps(val UsageAdditional) {
+	s.AdditionalProps = val
+}
+
+type UsageAdditional map[string]jx.Raw
+
+func (s *UsageAdditional) init() UsageAdditional {
+	m := *s
+	if m == nil {
+		m = map[string]jx.Raw{}
+		*s = m
+	}
+	return m
+}
+
+// Ref: #/components/schemas/UsageBucket
+type UsageBucket struct {
+	Start             time.Time `json:"start"`
+	Model             string    `json:"model"`
+	Principal         string    `json:"principal"`
+	Requests          int64     `json:"requests"`
+	PromptTokens      int64     `json:"prompt_tokens"`
+	CompletionTokens  int64     `json:"completion_tokens"`
+	TotalTokens       int64     `json:"total_tokens"`
+	EstimatedRequests int64     `json:"estimated_requests"`
+	// True when any of the bucket's usage is an estimate.
+	Estimated bool `json:"estimated"`
+}
+
+// GetStart returns the value of Start.
+func (s *UsageBucket) GetStart() time.Time {
+	return s.Start
+}
+
+// GetModel returns the value of Model.
+func (s *UsageBucket) GetModel() string {
+	return s.Model
+}
+
+// GetPrincipal returns the value of Principal.
+func (s *UsageBucket) GetPrincipal() string {
+	return s.Principal
+}
+
+// GetRequests returns the value of Requests.
+func (s *UsageBucket) GetRequests() int64 {
+	return s.Requests
+}
+
+// GetPromptTokens returns the value of PromptTokens.
+func (s *UsageBucket) GetPromptTokens() int64 {
+	return s.PromptTokens
+}
+
+// GetCompletionTokens returns the value of CompletionTokens.
+func (s *UsageBucket) GetCompletionTokens() int64 {
+	return s.CompletionTokens
+}
+
+// GetTotalTokens returns the value of TotalTokens.
+func (s *UsageBucket) GetTotalTokens() int64 {
+	return s.TotalTokens
+}
+
+// GetEstimatedRequests returns the value of EstimatedRequests.
+func (s *UsageBucket) GetEstimatedRequests() int64 {
+	return s.EstimatedRequests
+}
+
+// GetEstimated returns the value of Estimated.
+func (s *UsageBucket) GetEstimated() bool {
+	return s.Estimated
+}
+
+// SetStart sets the value of Start.
+func (s *UsageBucket) SetStart(val time.Time) {
+	s.Start = val
+}
+
+// SetModel sets the value of Model.
+func (s *UsageBucket) SetModel(val string) {
+	s.Model = val
+}
+
+// SetPrincipal sets the value of Principal.
+func (s *UsageBucket) SetPrincipal(val string) {
+	s.Principal = val
+}
+
+// SetRequests sets the value of Requests.
+func (s *UsageBucket) SetRequests(val int64) {
+	s.Requests = val
+}
+
+// SetPromptTokens sets the value of PromptTokens.
+func (s *UsageBucket) SetPromptTokens(val int64) {
+	s.PromptTokens = val
+}
+
+// SetCompletionTokens sets the value of CompletionTokens.
+func (s *UsageBucket) SetCompletionTokens(val int64) {
+	s.CompletionTokens = val
+}
+
+// SetTotalTokens sets the value of TotalTokens.
+func (s *UsageBucket) SetTotalTokens(val int64) {
+	s.TotalTokens = val
+}
+
+// SetEstimatedRequests sets the value of EstimatedRequests.
+func (s *UsageBucket) SetEstimatedRequests(val int64) {
+	s.EstimatedRequests = val
+}
+
+// SetEstimated sets the value of Estimated.
+func (s *UsageBucket) SetEstimated(val bool) {
+	s.Estimated = val
+}
+
+// Ref: #/components/schemas/UsageReport
+type UsageReport struct {
+	Window  UsageReportWindow `json:"window"`
+	Since   time.Time         `json:"since"`
+	Until   time.Time         `json:"until"`
+	Buckets []UsageBucket     `json:"buckets"`
+	Totals  UsageTotals       `json:"totals"`
+}
+
+// GetWindow returns the value of Window.
+func (s *UsageReport) GetWindow() UsageReportWindow {
+	return s.Window
+}
+
+// GetSince returns the value of Since.
+func (s *UsageReport) GetSince() time.Time {
+	return s.Since
+}
+
+// GetUntil returns the value of Until.
+func (s *UsageReport) GetUntil() time.Time {
+	return s.Until
+}
+
+// GetBuckets returns the value of Buckets.
+func (s *UsageReport) GetBuckets() []UsageBucket {
+	return s.Buckets
+}
+
+// GetTotals returns the value of Totals.
+func (s *UsageReport) GetTotals() UsageTotals {
+	return s.Totals
+}
+
+// SetWindow sets the value of Window.
+func (s *UsageReport) SetWindow(val UsageReportWindow) {
+	s.Window = val
+}
+
+// SetSince sets the value of Since.
+func (s *UsageReport) SetSince(val time.Time) {
+	s.Since = val
+}
+
+// SetUntil sets the value of Until.
+func (s *UsageReport) SetUntil(val time.Time) {
+	s.Until = val
+}
+
+// SetBuckets sets the value of Buckets.
+func (s *UsageReport) SetBuckets(val []UsageBucket) {
+	s.Buckets = val
+}
+
+// SetTotals sets the value of Totals.
+func (s *UsageReport) SetTotals(val UsageTotals) {
+	s.Totals = val
+}
+
+type UsageReportWindow string
+
+const (
+	UsageReportWindowMinute UsageReportWindow = "minute"
+	UsageReportWindowHour   UsageReportWindow = "hour"
+	UsageReportWindowDay    UsageReportWindow = "day"
+)
+
+// AllValues returns all UsageReportWindow values.
+func (UsageReportWindow) AllValues() []UsageReportWindow {
+	return []UsageReportWindow{
+		UsageReportWindowMinute,
+		UsageReportWindowHour,
+		UsageReportWindowDay,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s UsageReportWindow) MarshalText() ([]byte, error) {
+	switch s {
+	case UsageReportWindowMinute:
+		return []byte(s), nil
+	case UsageReportWindowHour:
+		return []byte(s), nil
+	case UsageReportWindowDay:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *UsageReportWindow) UnmarshalText(data []byte) error {
+	switch UsageReportWindow(data) {
+	case UsageReportWindowMinute:
+		*s = UsageReportWindowMinute
+		return nil
+	case UsageReportWindowHour:
+		*s = UsageReportWindowHour
+		return nil
+	case UsageReportWindowDay:
+		*s = UsageReportWindowDay
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
+// Ref: #/components/schemas/UsageTotals
+type UsageTotals struct {
+	Requests         int64 `json:"requests"`
+	PromptTokens     int64 `json:"prompt_tokens"`
+	CompletionTokens int64 `json:"completion_tokens"`
+	TotalTokens      int64 `json:"total_tokens"`
+	// Requests whose usage the gateway estimated (the upstream reported none).
+	EstimatedRequests int64 `json:"estimated_requests"`
+}
+
+// GetRequests returns the value of Requests.
+func (s *UsageTotals) GetRequests() int64 {
+	return s.Requests
+}
+
+// GetPromptTokens returns the value of PromptTokens.
+func (s *UsageTotals) GetPromptTokens() int64 {
+	return s.PromptTokens
+}
+
+// GetCompletionTokens returns the value of CompletionTokens.
+func (s *UsageTotals) GetCompletionTokens() int64 {
+	return s.CompletionTokens
+}
+
+// GetTotalTokens returns the value of TotalTokens.
+func (s *UsageTotals) GetTotalTokens() int64 {
+	return s.TotalTokens
+}
+
+// GetEstimatedRequests returns the value of EstimatedRequests.
+func (s *UsageTotals) GetEstimatedRequests() int64 {
+	return s.EstimatedRequests
+}
+
+// SetRequests sets the value of Requests.
+func (s *UsageTotals) SetRequests(val int64) {
+	s.Requests = val
+}
+
+// SetPromptTokens sets the value of PromptTokens.
+func (s *UsageTotals) SetPromptTokens(val int64) {
+	s.PromptTokens = val
+}
+
+// SetCompletionTokens sets the value of CompletionTokens.
+func (s *UsageTotals) SetCompletionTokens(val int64) {
+	s.CompletionTokens = val
+}
+
+// SetTotalTokens sets the value of TotalTokens.
+func (s *UsageTotals) SetTotalTokens(val int64) {
+	s.TotalTokens = val
+}
+
+// SetEstimatedRequests sets the value of EstimatedRequests.
+func (s *UsageTotals) SetEstimatedRequests(val int64) {
+	s.EstimatedRequests = val
 }

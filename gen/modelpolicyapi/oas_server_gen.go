@@ -4,43 +4,112 @@ package modelpolicyapi
 
 import (
 	"context"
+	"net/http"
 )
 
 // Handler handles operations described by OpenAPI v3 specification.
 type Handler interface {
+	// CreateApiKey implements createApiKey operation.
+	//
+	// Create an API key for a tenant; its secret is shown only in this answer.
+	//
+	// POST /v1/tenants/{tenant_id}/api-keys
+	CreateApiKey(ctx context.Context, req *ApiKeyInput, params CreateApiKeyParams) (*ApiKeyCreated, error)
+	// DeleteApiKey implements deleteApiKey operation.
+	//
+	// Revoke an API key.
+	//
+	// DELETE /v1/tenants/{tenant_id}/api-keys/{key_id}
+	DeleteApiKey(ctx context.Context, params DeleteApiKeyParams) error
+	// EvaluatePolicy implements evaluatePolicy operation.
+	//
+	// Evaluates the serving policy exactly as a call would be decided, without calling a model or using
+	// quota. The decision is audited (`policy.evaluate`).
+	//
+	// POST /v1/policy:evaluate
+	EvaluatePolicy(ctx context.Context, req *PolicyEvaluation) (*PolicyDecision, error)
 	// GetHealth implements getHealth operation.
 	//
 	// Liveness of the model policy service.
 	//
 	// GET /v1/health
 	GetHealth(ctx context.Context) (*Health, error)
+	// GetPolicyStatus implements getPolicyStatus operation.
+	//
+	// The policy bundle being served and the last reload error.
+	//
+	// GET /v1/policy
+	GetPolicyStatus(ctx context.Context) (*PolicyStatus, error)
 	// GetReadiness implements getReadiness operation.
 	//
 	// Readiness of the model policy service (its database answers).
 	//
 	// GET /v1/ready
 	GetReadiness(ctx context.Context) (*Readiness, error)
+	// GetUsage implements getUsage operation.
+	//
+	// The caller's tenant's token usage by window, model and principal.
+	//
+	// GET /v1/usage
+	GetUsage(ctx context.Context, params GetUsageParams) (*UsageReport, error)
+	// ListApiKeys implements listApiKeys operation.
+	//
+	// List a tenant's API keys (without their secrets).
+	//
+	// GET /v1/tenants/{tenant_id}/api-keys
+	ListApiKeys(ctx context.Context, params ListApiKeysParams) (*ApiKeyList, error)
+	// ListModels implements listModels operation.
+	//
+	// List the models the tenant may use (OpenAI-compatible).
+	//
+	// GET /v1/models
+	ListModels(ctx context.Context) (*ModelList, error)
 	// NewError creates *ProblemStatusCode from error returned by handler.
 	//
 	// Used for common default response.
 	NewError(ctx context.Context, err error) *ProblemStatusCode
 }
 
+// RawHandler handles raw response operations described by OpenAPI v3 specification.
+type RawHandler interface {
+	// CreateChatCompletion implements createChatCompletion operation.
+	//
+	// The request is decided by policy (403 with the reasons on a deny), its estimated tokens are reserved
+	// against the tenant's quotas (429 with `Retry-After`), and it is forwarded to a deployment of the
+	// model with every unknown field kept. A policy obligation may lower `max_tokens` (or
+	// `max_completion_tokens`). With `stream: true` the answer is `text/event-stream`: the upstream's
+	// chunks as they arrive, then `data: [DONE]`; a stream that breaks after its first chunk ends with an
+	// event `data: {"error": {…}}` instead.
+	//
+	// POST /v1/chat/completions
+	CreateChatCompletion(ctx context.Context, req *ChatCompletionRequest, w http.ResponseWriter) error
+	// CreateEmbedding implements createEmbedding operation.
+	//
+	// Create embeddings (OpenAI-compatible).
+	//
+	// POST /v1/embeddings
+	CreateEmbedding(ctx context.Context, req *EmbeddingRequest, w http.ResponseWriter) error
+}
+
 // Server implements http server based on OpenAPI v3 specification and
 // calls Handler to handle requests.
 type Server struct {
-	h Handler
+	h   Handler
+	rh  RawHandler
+	sec SecurityHandler
 	baseServer
 }
 
 // NewServer creates new Server.
-func NewServer(h Handler, opts ...ServerOption) (*Server, error) {
+func NewServer(h Handler, rh RawHandler, sec SecurityHandler, opts ...ServerOption) (*Server, error) {
 	s, err := newServerConfig(opts...).baseServer()
 	if err != nil {
 		return nil, err
 	}
 	return &Server{
 		h:          h,
+		rh:         rh,
+		sec:        sec,
 		baseServer: s,
 	}, nil
 }

@@ -95,10 +95,10 @@ func TestCheckBreaking(t *testing.T) {
 		t.Parallel()
 
 		base, rev := setup(t)
-		edit(t, filepath.Join(rev, "modelpolicy.yaml"), "components:\n  securitySchemes:", `  /v1/models:
+		edit(t, filepath.Join(rev, "modelpolicy.yaml"), "components:\n  securitySchemes:", `  /v1/added-for-the-test:
     get:
-      operationId: listModels
-      summary: List the models the tenant may use.
+      operationId: getAddedForTheTest
+      summary: An operation the baseline does not have.
       tags: [system]
       responses:
         '200':

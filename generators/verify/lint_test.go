@@ -40,13 +40,13 @@ func TestLint(t *testing.T) {
 		},
 		{
 			name: "operation without default response",
-			file: "modelpolicy.yaml",
+			file: "federation.yaml",
 			old: `                $ref: 'components/common.yaml#/components/schemas/Readiness'
         default:
           $ref: 'components/common.yaml#/components/responses/Problem'
 `,
 			new:  "                $ref: 'components/common.yaml#/components/schemas/Readiness'\n",
-			want: []string{"modelpolicy.yaml: GET /v1/ready: no default response"},
+			want: []string{"federation.yaml: GET /v1/ready: no default response"},
 		},
 		{
 			name: "duplicate operationId",

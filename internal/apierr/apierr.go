@@ -37,6 +37,10 @@ const (
 	CodeIdempotencyInFlight Code = "idempotency_key_in_use"
 	// CodeIdempotencyReused: the Idempotency-Key was used with another request body.
 	CodeIdempotencyReused Code = "idempotency_key_reused"
+	// CodeUpstreamError: an upstream (a model server) failed or answered badly.
+	CodeUpstreamError Code = "upstream_error"
+	// CodeUpstreamTimeout: an upstream did not answer in time.
+	CodeUpstreamTimeout Code = "upstream_timeout"
 )
 
 var statusByCode = map[Code]int{
@@ -60,6 +64,8 @@ var statusByCode = map[Code]int{
 	CodeInternal:            http.StatusInternalServerError,
 	CodeNotImplemented:      http.StatusNotImplemented,
 	CodeUnavailable:         http.StatusServiceUnavailable,
+	CodeUpstreamError:       http.StatusBadGateway,
+	CodeUpstreamTimeout:     http.StatusGatewayTimeout,
 }
 
 // Status is the HTTP status for a code; unknown codes are 500.

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Outcomes of an audited action.
@@ -125,7 +126,46 @@ func canonicalDetail(detail map[string]any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode detail: %w", err)
 	}
+	if plainJSON(detail) {
+		// encoding/json already sorts map keys at every depth and writes each number
+		// as decoding and re-encoding would, so the bytes are canonical as they are.
+		return b, nil
+	}
 	return canonicalJSON(b)
+}
+
+// plainJSON reports whether v holds only maps with string keys, slices, valid UTF-8
+// strings, booleans, nil and integers or float64s: values whose encoding/json encoding
+// is already canonical.
+func plainJSON(v any) bool {
+	switch x := v.(type) {
+	case nil, bool, int, int32, int64, uint32, uint64, float64, json.Number:
+		return true
+	case string:
+		return utf8.ValidString(x)
+	case map[string]any:
+		for k, e := range x {
+			if !utf8.ValidString(k) || !plainJSON(e) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		for _, e := range x {
+			if !plainJSON(e) {
+				return false
+			}
+		}
+		return true
+	case []string:
+		for _, e := range x {
+			if !utf8.ValidString(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // canonicalJSON re-encodes the JSON object b with sorted keys and numbers

@@ -70,6 +70,7 @@ func NewRoot(stdout, stderr io.Writer, environ []string) *cobra.Command {
 		newAuditCmd(g),
 		newVersionCmd(g),
 		newConfigCmd(g),
+		newPolicyCmd(g),
 	)
 	return root
 }
@@ -103,6 +104,17 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// lookupEnv looks a variable up in the CLI's environment.
+func (g *globals) lookupEnv(name string) (string, bool) {
+	prefix := name + "="
+	for i := len(g.environ) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(g.environ[i], prefix); ok {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 func envOr(environ []string, name, def string) string {

@@ -112,7 +112,31 @@ func (e *endpoints) orchestratorClient() (*orchestratorapi.Client, error) {
 }
 
 func (e *endpoints) modelPolicyClient() (*modelpolicyapi.Client, error) {
-	return modelpolicyapi.NewClient(e.modelPolicy, modelpolicyapi.WithClient(e.httpClient()))
+	return modelpolicyapi.NewClient(e.modelPolicy, mpCredentials{e}, modelpolicyapi.WithClient(e.httpClient()))
+}
+
+// mpCredentials implements modelpolicyapi.SecuritySource.
+type mpCredentials struct{ e *endpoints }
+
+func (c mpCredentials) TenantHeader(context.Context, modelpolicyapi.OperationName) (modelpolicyapi.TenantHeader, error) {
+	if c.e.token != "" || c.e.tenant == "" {
+		return modelpolicyapi.TenantHeader{}, ogenerrors.ErrSkipClientSecurity
+	}
+	return modelpolicyapi.TenantHeader{APIKey: c.e.tenant}, nil
+}
+
+func (c mpCredentials) BearerAuth(context.Context, modelpolicyapi.OperationName) (modelpolicyapi.BearerAuth, error) {
+	if c.e.token == "" {
+		return modelpolicyapi.BearerAuth{}, ogenerrors.ErrSkipClientSecurity
+	}
+	return modelpolicyapi.BearerAuth{Token: c.e.token}, nil
+}
+
+func (c mpCredentials) AdminToken(context.Context, modelpolicyapi.OperationName) (modelpolicyapi.AdminToken, error) {
+	if c.e.adminToken == "" {
+		return modelpolicyapi.AdminToken{}, ogenerrors.ErrSkipClientSecurity
+	}
+	return modelpolicyapi.AdminToken{Token: c.e.adminToken}, nil
 }
 
 func (e *endpoints) federationClient() (*federationapi.Client, error) {

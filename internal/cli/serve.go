@@ -44,7 +44,7 @@ func newServeCmd(g *globals) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			node, err := platform.New(ctx, cfg, logger, platform.Options{Services: args})
+			node, err := platform.New(ctx, cfg, logger, platform.Options{Services: args, LookupEnv: g.lookupEnv})
 			if err != nil {
 				return err
 			}

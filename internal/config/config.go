@@ -68,8 +68,11 @@ type Config struct {
 
 	QuotaRunCreateQPS    int   `yaml:"quota_run_create_qps" env:"AGENTOS_QUOTA_RUN_CREATE_QPS" default:"10" doc:"Runs a tenant may create per second (0 = unlimited; per-tenant override through the admin API)."`
 	QuotaConcurrentRuns  int   `yaml:"quota_concurrent_runs" env:"AGENTOS_QUOTA_CONCURRENT_RUNS" default:"25" doc:"Non-terminal runs a tenant may have at once (0 = unlimited)."`
-	QuotaInvokeQPS       int   `yaml:"quota_invoke_qps" env:"AGENTOS_QUOTA_INVOKE_QPS" default:"20" doc:"Model invocations a tenant may make per second."`
-	QuotaTokensPerMinute int64 `yaml:"quota_tokens_per_minute" env:"AGENTOS_QUOTA_TOKENS_PER_MINUTE" default:"100000" doc:"Model tokens a tenant may use per minute."`
+	QuotaInvokeQPS       int   `yaml:"quota_invoke_qps" env:"AGENTOS_QUOTA_INVOKE_QPS" default:"20" doc:"Model invocations a tenant may make per second (per-tenant override through the admin API; 0 means unlimited)."`
+	QuotaTokensPerMinute int64 `yaml:"quota_tokens_per_minute" env:"AGENTOS_QUOTA_TOKENS_PER_MINUTE" default:"100000" doc:"Model tokens a tenant may use per minute (per-tenant override through the admin API; 0 means unlimited)."`
+
+	ModelProvidersFile string `yaml:"model_providers_file" env:"AGENTOS_MODEL_PROVIDERS_FILE" default:"" doc:"YAML file of model providers, models and routing (docs/model-providers.md); empty means only the builtin models."`
+	PolicyDir          string `yaml:"policy_dir" env:"AGENTOS_POLICY_DIR" default:"" doc:"Directory of Rego policies and data, hot-reloaded; empty means the embedded bundle in policy/."`
 }
 
 // File is the shape of agentos.yaml: every Config key, all optional. It exists so the

@@ -27,6 +27,9 @@ type Options struct {
 	MaxBodyBytes int64
 	Metrics      *Metrics
 	FindRoute    RouteFinder
+	// WriteProblem, when set, writes the problems the chain itself answers (body too
+	// large, panics) instead of WriteProblem, e.g. to add service-specific members.
+	WriteProblem func(http.ResponseWriter, Problem)
 }
 
 // requestState is created once per request and shared, by pointer in the context, with
@@ -86,6 +89,10 @@ func Wrap(next http.Handler, o Options) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	writeProblem := o.WriteProblem
+	if writeProblem == nil {
+		writeProblem = WriteProblem
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		op := "unknown"
@@ -116,7 +123,7 @@ func Wrap(next http.Handler, o Options) http.Handler {
 				}
 				st.logger.ErrorContext(ctx, "handler panicked", "panic", fmt.Sprint(rec), "stack", string(debug.Stack()))
 				if !rw.wroteHeader {
-					WriteProblem(rw, ProblemFor(ctx, apierr.New(apierr.CodeInternal, "handler panicked")))
+					writeProblem(rw, ProblemFor(ctx, apierr.New(apierr.CodeInternal, "handler panicked")))
 				}
 			}
 			status := rw.status
@@ -132,7 +139,7 @@ func Wrap(next http.Handler, o Options) http.Handler {
 
 		if o.MaxBodyBytes > 0 && r.Body != nil && r.Body != http.NoBody {
 			if r.ContentLength > o.MaxBodyBytes {
-				WriteProblem(rw, ProblemFor(ctx, apierr.New(apierr.CodeBodyTooLarge, "request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, o.MaxBodyBytes)))
+				writeProblem(rw, ProblemFor(ctx, apierr.New(apierr.CodeBodyTooLarge, "request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, o.MaxBodyBytes)))
 				return
 			}
 			r.Body = http.MaxBytesReader(rw, r.Body, o.MaxBodyBytes)

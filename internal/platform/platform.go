@@ -49,6 +49,9 @@ type Options struct {
 	// Inner wraps each service's generated server inside the middleware chain. Tests
 	// only (fault injection); nil in production.
 	Inner func(service string, h http.Handler) http.Handler
+	// LookupEnv resolves environment variables named in configuration files (the API
+	// keys of model providers); nil resolves nothing.
+	LookupEnv func(string) (string, bool)
 }
 
 // Node is a running (or ready to run) AgentOS node.
@@ -62,6 +65,7 @@ type Node struct {
 
 	servers    []*httpserver.Server
 	background []func(context.Context)
+	closers    []func()
 	closeOnce  sync.Once
 }
 
@@ -82,9 +86,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		return nil, err
 	}
 	n = &Node{Config: cfg, DB: d, Logger: logger}
+	node := n // the returns below set n to nil
 	defer func() {
 		if err != nil {
-			n.close()
+			node.close()
 		}
 	}()
 	if err := tenant.EnsureDefault(ctx, d.DB, cfg.DefaultTenant, time.Now()); err != nil {
@@ -166,7 +171,16 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 			n.background = append(n.background, svc.Run)
 			addr = cfg.OrchestratorAddr
 		case ModelPolicy:
-			h, err = modelpolicy.New(modelpolicy.Config{Version: version, MaxBodyBytes: cfg.MaxBodyBytes}, d, slogger).Handler(m, inner)
+			var mp *modelpolicy.Service
+			mp, err = modelpolicy.New(ctx, modelpolicy.Config{
+				Version: version, MaxBodyBytes: cfg.MaxBodyBytes, Metrics: m,
+				ProvidersFile: cfg.ModelProvidersFile, PolicyDir: cfg.PolicyDir, LookupEnv: opts.LookupEnv,
+				QuotaInvokeQPS: int64(cfg.QuotaInvokeQPS), QuotaTokensPerMinute: cfg.QuotaTokensPerMinute,
+			}, d, n.Audit, auth, tenants, slogger)
+			if err == nil {
+				n.closers = append(n.closers, mp.Close)
+				h, err = mp.Handler(m, inner)
+			}
 			addr = cfg.ModelPolicyAddr
 		case Federation:
 			h, err = federation.New(federation.Config{Version: version, MaxBodyBytes: cfg.MaxBodyBytes}, d, slogger).Handler(m, inner)
@@ -241,6 +255,9 @@ func (n *Node) Serve(ctx context.Context) error {
 
 func (n *Node) close() {
 	n.closeOnce.Do(func() {
+		for i := len(n.closers) - 1; i >= 0; i-- {
+			n.closers[i]() // services flush what they queued before audit and the database close
+		}
 		if n.Audit != nil {
 			n.Audit.Close()
 		}

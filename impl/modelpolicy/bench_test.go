@@ -1,0 +1,45 @@
+package modelpolicy_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"testing"
+)
+
+// BenchmarkGatewayCall measures one non-streaming chat completion, one at a time,
+// straight to the test upstream and through the gateway: the difference is the gateway's
+// cost per call without load (the load figures are tools/mpbench's).
+func BenchmarkGatewayCall(b *testing.B) {
+	bundle := setup(b, setupOpts{})
+	body := []byte(`{"model":"up-chat","messages":[{"role":"system","content":"You are a benchmark."},{"role":"user","content":"Say eight words, please."}]}`)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	b.Cleanup(client.CloseIdleConnections)
+	call := func(b *testing.B, url string, h http.Header) {
+		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		req.Header = h
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	b.Run("direct", func(b *testing.B) {
+		h := http.Header{"Content-Type": {"application/json"}}
+		b.ReportAllocs()
+		for b.Loop() {
+			call(b, bundle.up.BaseURL()+"/chat/completions", h)
+		}
+	})
+	b.Run("gateway", func(b *testing.B) {
+		h := http.Header{"Content-Type": {"application/json"}, "X-Tenant-Id": {bundle.tenant}}
+		b.ReportAllocs()
+		for b.Loop() {
+			call(b, bundle.srv.URL+"/v1/chat/completions", h)
+		}
+	})
+}

@@ -1,0 +1,499 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// DefaultEmbeddingDimensions is the builtin embedding size when neither the provider
+// configuration nor the request names one.
+const DefaultEmbeddingDimensions = 256
+
+// MaxEmbeddingDimensions bounds the builtin embedding size a request may ask for.
+const MaxEmbeddingDimensions = 4096
+
+// Builtin is the embedded, deterministic model provider, so everything runs offline.
+// Its behaviour is a contract (README "The builtin model"):
+//
+// Chat: the answer is computed from the last message.
+//   - A tool result (role "tool") is answered with "The tool returned: <content>".
+//   - A user message holding a line "/tool NAME {json}" calls tool NAME with those
+//     arguments (default {}) when the request offers a function of that name; when it
+//     does not, the answer says so. tool_choice {"type":"function","function":{"name":N}}
+//     calls N, and "required" calls the first offered tool, with {"input": <text>} unless
+//     a /tool line gives arguments; tool_choice "none" never calls a tool.
+//   - Otherwise the answer is "You said: <text of the last user message>".
+//
+// Tokens are whitespace-separated words: prompt_tokens is the number of words in every
+// message's text plus one per message; completion_tokens the words of the answer (of a
+// tool call: 1 + the words of its arguments). max_tokens (or max_completion_tokens) cuts
+// the answer to that many words with finish_reason "length". Streams send the role, then
+// one chunk per word, then the finish reason, then (with stream_options.include_usage) a
+// usage chunk, then [DONE]; a tool call streams its name, then its arguments in pieces.
+//
+// Embeddings: feature hashing of the lower-cased words (runs of letters and digits) of
+// each input into `dimensions` (request, else the provider's, else 256) buckets with a
+// hash-derived sign, L2-normalised; texts that share words score higher. Usage counts
+// the words. encoding_format "base64" returns little-endian float32s as OpenAI does.
+type Builtin struct {
+	name       string
+	dimensions int
+	now        func() time.Time
+}
+
+// NewBuiltin returns the builtin provider; dimensions <= 0 means 256.
+func NewBuiltin(name string, dimensions int) *Builtin {
+	if dimensions <= 0 {
+		dimensions = DefaultEmbeddingDimensions
+	}
+	return &Builtin{name: name, dimensions: dimensions, now: time.Now}
+}
+
+// Name implements Provider.
+func (b *Builtin) Name() string { return b.name }
+
+// Type implements Provider.
+func (b *Builtin) Type() string { return "builtin" }
+
+type chatRequest struct {
+	Model               string          `json:"model"`
+	Messages            []chatMessage   `json:"messages"`
+	Tools               []chatTool      `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"`
+	MaxTokens           *int64          `json:"max_tokens"`
+	MaxCompletionTokens *int64          `json:"max_completion_tokens"`
+	StreamOptions       *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+}
+
+type chatMessage struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content"`
+}
+
+type chatTool struct {
+	Type     string `json:"type"`
+	Function struct {
+		Name string `json:"name"`
+	} `json:"function"`
+}
+
+// text returns the message's text: a string content, or its text parts joined by "\n".
+func (m chatMessage) text() string {
+	c := bytes.TrimSpace(m.Content)
+	if len(c) == 0 || c[0] == 'n' {
+		return ""
+	}
+	if c[0] == '"' {
+		var s string
+		_ = json.Unmarshal(c, &s)
+		return s
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	_ = json.Unmarshal(c, &parts)
+	var texts []string
+	for _, p := range parts {
+		if p.Type == "text" {
+			texts = append(texts, p.Text)
+		}
+	}
+	return strings.Join(texts, "\n")
+}
+
+// answer is what the builtin model replies.
+type answer struct {
+	text         string
+	toolName     string
+	toolArgs     string
+	finishReason string
+	prompt       int64
+	completion   int64
+}
+
+func (b *Builtin) answer(req *chatRequest) answer {
+	var a answer
+	for _, m := range req.Messages {
+		a.prompt += int64(len(strings.Fields(m.text()))) + 1
+	}
+	var last chatMessage
+	if n := len(req.Messages); n > 0 {
+		last = req.Messages[n-1]
+	}
+	var userText string
+	for i := len(req.Messages) - 1; i >= 0; i-- {
+		if req.Messages[i].Role == "user" {
+			userText = req.Messages[i].text()
+			break
+		}
+	}
+	offered := map[string]bool{}
+	var first string
+	for _, t := range req.Tools {
+		if t.Function.Name != "" {
+			offered[t.Function.Name] = true
+			if first == "" {
+				first = t.Function.Name
+			}
+		}
+	}
+	choice, forced := toolChoice(req.ToolChoice)
+	switch {
+	case last.Role == "tool":
+		a.text = "The tool returned: " + last.text()
+	case choice != "none":
+		name, args, cue := toolCue(userText)
+		switch {
+		case forced != "":
+			name = forced
+		case !cue && choice == "required":
+			name = first
+		}
+		if !cue {
+			b, _ := json.Marshal(map[string]string{"input": userText})
+			args = string(b)
+		}
+		switch {
+		case name == "":
+			a.text = "You said: " + userText
+		case offered[name]:
+			a.toolName, a.toolArgs = name, args
+		default:
+			a.text = fmt.Sprintf("I cannot call %s: it is not among the offered tools.", name)
+		}
+	default:
+		a.text = "You said: " + userText
+	}
+
+	limit := int64(-1)
+	if req.MaxCompletionTokens != nil {
+		limit = *req.MaxCompletionTokens
+	} else if req.MaxTokens != nil {
+		limit = *req.MaxTokens
+	}
+	a.finishReason = "stop"
+	if a.toolName != "" {
+		a.finishReason = "tool_calls"
+		a.completion = 1 + int64(len(strings.Fields(a.toolArgs)))
+		return a
+	}
+	words := strings.Fields(a.text)
+	if limit >= 0 && int64(len(words)) > limit {
+		words = words[:limit]
+		a.finishReason = "length"
+	}
+	a.text = strings.Join(words, " ")
+	a.completion = int64(len(words))
+	return a
+}
+
+// toolChoice returns "none", "auto", "required" (or "" when absent) and the name of a
+// forced function.
+func toolChoice(raw json.RawMessage) (string, string) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] == 'n' && string(raw) == "null" {
+		return "", ""
+	}
+	if raw[0] == '"' {
+		var s string
+		_ = json.Unmarshal(raw, &s)
+		return s, ""
+	}
+	var obj struct {
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	}
+	_ = json.Unmarshal(raw, &obj)
+	return "function", obj.Function.Name
+}
+
+// toolCue finds a "/tool NAME {json}" line.
+func toolCue(text string) (name, args string, ok bool) {
+	for line := range strings.SplitSeq(text, "\n") {
+		line = strings.TrimSpace(line)
+		rest, found := strings.CutPrefix(line, "/tool ")
+		if !found {
+			continue
+		}
+		rest = strings.TrimSpace(rest)
+		name, args, _ = strings.Cut(rest, " ")
+		args = strings.TrimSpace(args)
+		if args == "" || !json.Valid([]byte(args)) {
+			args = "{}"
+		}
+		return name, args, name != ""
+	}
+	return "", "", false
+}
+
+func (b *Builtin) id(body []byte) string {
+	sum := sha256.Sum256(body)
+	return "chatcmpl-builtin-" + hex.EncodeToString(sum[:8])
+}
+
+func badRequest(format string, args ...any) *Error {
+	return &Error{Kind: KindStatus, Status: 400, Message: fmt.Sprintf(format, args...)}
+}
+
+// Do implements Provider.
+func (b *Builtin) Do(ctx context.Context, req Request) (*Response, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, &Error{Kind: KindCanceled, Err: err}
+	}
+	switch req.Op {
+	case OpChat:
+		return b.chat(req.Body)
+	case OpEmbeddings:
+		return b.embed(req.Body)
+	}
+	return nil, badRequest("operation %s is not supported", req.Op)
+}
+
+func (b *Builtin) chat(body []byte) (*Response, error) {
+	var req chatRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, badRequest("invalid chat request: %v", err)
+	}
+	a := b.answer(&req)
+	msg := map[string]any{"role": "assistant", "content": a.text}
+	if a.toolName != "" {
+		msg["content"] = nil
+		msg["tool_calls"] = []any{map[string]any{
+			"id":       "call_" + b.id(body)[17:],
+			"type":     "function",
+			"function": map[string]any{"name": a.toolName, "arguments": a.toolArgs},
+		}}
+	}
+	usage := map[string]int64{"prompt_tokens": a.prompt, "completion_tokens": a.completion, "total_tokens": a.prompt + a.completion}
+	out, err := json.Marshal(map[string]any{
+		"id":      b.id(body),
+		"object":  "chat.completion",
+		"created": b.now().Unix(),
+		"model":   req.Model,
+		"choices": []any{map[string]any{"index": 0, "message": msg, "finish_reason": a.finishReason, "logprobs": nil}},
+		"usage":   usage,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Response{Body: out, Usage: Usage{Present: true, PromptTokens: a.prompt, CompletionTokens: a.completion, TotalTokens: a.prompt + a.completion}}, nil
+}
+
+// Stream implements Provider.
+func (b *Builtin) Stream(ctx context.Context, req Request) (Stream, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, &Error{Kind: KindCanceled, Err: err}
+	}
+	if req.Op != OpChat {
+		return nil, badRequest("operation %s cannot stream", req.Op)
+	}
+	var cr chatRequest
+	if err := json.Unmarshal(req.Body, &cr); err != nil {
+		return nil, badRequest("invalid chat request: %v", err)
+	}
+	a := b.answer(&cr)
+	id, created := b.id(req.Body), b.now().Unix()
+	chunk := func(delta map[string]any, finish any) []byte {
+		out, _ := json.Marshal(map[string]any{
+			"id": id, "object": "chat.completion.chunk", "created": created, "model": cr.Model,
+			"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": nil}},
+		})
+		return out
+	}
+	events := [][]byte{chunk(map[string]any{"role": "assistant", "content": ""}, nil)}
+	if a.toolName != "" {
+		events = append(events, chunk(map[string]any{"tool_calls": []any{map[string]any{
+			"index": 0, "id": "call_" + id[17:], "type": "function",
+			"function": map[string]any{"name": a.toolName, "arguments": ""},
+		}}}, nil))
+		for _, piece := range pieces(a.toolArgs, 16) {
+			events = append(events, chunk(map[string]any{"tool_calls": []any{map[string]any{
+				"index": 0, "function": map[string]any{"arguments": piece},
+			}}}, nil))
+		}
+	} else {
+		for i, w := range strings.Fields(a.text) {
+			if i > 0 {
+				w = " " + w
+			}
+			events = append(events, chunk(map[string]any{"content": w}, nil))
+		}
+	}
+	events = append(events, chunk(map[string]any{}, a.finishReason))
+	if cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage {
+		out, _ := json.Marshal(map[string]any{
+			"id": id, "object": "chat.completion.chunk", "created": created, "model": cr.Model, "choices": []any{},
+			"usage": map[string]int64{"prompt_tokens": a.prompt, "completion_tokens": a.completion, "total_tokens": a.prompt + a.completion},
+		})
+		events = append(events, out)
+	}
+	return &sliceStream{ctx: ctx, events: events}, nil
+}
+
+func pieces(s string, n int) []string {
+	var out []string
+	for len(s) > n {
+		out = append(out, s[:n])
+		s = s[n:]
+	}
+	if s != "" {
+		out = append(out, s)
+	}
+	return out
+}
+
+// sliceStream replays precomputed events.
+type sliceStream struct {
+	ctx    context.Context
+	events [][]byte
+	i      int
+}
+
+func (s *sliceStream) Next() ([]byte, error) {
+	if err := s.ctx.Err(); err != nil {
+		return nil, &Error{Kind: KindCanceled, Err: err}
+	}
+	if s.i >= len(s.events) {
+		return nil, io.EOF
+	}
+	s.i++
+	return s.events[s.i-1], nil
+}
+
+func (s *sliceStream) Close() error { return nil }
+
+type embeddingRequest struct {
+	Model          string          `json:"model"`
+	Input          json.RawMessage `json:"input"`
+	Dimensions     *int            `json:"dimensions"`
+	EncodingFormat string          `json:"encoding_format"`
+}
+
+// embeddingInputs decodes input: a string, an array of strings, an array of token ids or
+// an array of arrays of token ids (tokens become the words "t<id>").
+func embeddingInputs(raw json.RawMessage) ([]string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("input is required")
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return []string{s}, nil
+	}
+	var ss []string
+	if json.Unmarshal(raw, &ss) == nil && len(ss) > 0 {
+		return ss, nil
+	}
+	tokens := func(ids []int64) string {
+		parts := make([]string, len(ids))
+		for i, id := range ids {
+			parts[i] = "t" + strconv.FormatInt(id, 10)
+		}
+		return strings.Join(parts, " ")
+	}
+	var ids []int64
+	if json.Unmarshal(raw, &ids) == nil && len(ids) > 0 {
+		return []string{tokens(ids)}, nil
+	}
+	var idss [][]int64
+	if json.Unmarshal(raw, &idss) == nil && len(idss) > 0 {
+		out := make([]string, len(idss))
+		for i, ids := range idss {
+			out[i] = tokens(ids)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("input must be a string, an array of strings, an array of token ids or an array of arrays of token ids")
+}
+
+func (b *Builtin) embed(body []byte) (*Response, error) {
+	var req embeddingRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, badRequest("invalid embeddings request: %v", err)
+	}
+	inputs, err := embeddingInputs(req.Input)
+	if err != nil {
+		return nil, badRequest("%v", err)
+	}
+	dims := b.dimensions
+	if req.Dimensions != nil {
+		if *req.Dimensions < 1 || *req.Dimensions > MaxEmbeddingDimensions {
+			return nil, badRequest("dimensions must be between 1 and %d", MaxEmbeddingDimensions)
+		}
+		dims = *req.Dimensions
+	}
+	var tokens int64
+	data := make([]any, len(inputs))
+	for i, text := range inputs {
+		vec, n := HashEmbedding(text, dims)
+		tokens += n
+		var emb any = vec
+		if req.EncodingFormat == "base64" {
+			buf := make([]byte, 4*len(vec))
+			for j, f := range vec {
+				binary.LittleEndian.PutUint32(buf[4*j:], math.Float32bits(f))
+			}
+			emb = base64.StdEncoding.EncodeToString(buf)
+		}
+		data[i] = map[string]any{"object": "embedding", "index": i, "embedding": emb}
+	}
+	if tokens == 0 {
+		tokens = 1 // usage is never zero
+	}
+	out, err := json.Marshal(map[string]any{
+		"object": "list", "data": data, "model": req.Model,
+		"usage": map[string]int64{"prompt_tokens": tokens, "total_tokens": tokens},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Response{Body: out, Usage: Usage{Present: true, PromptTokens: tokens, TotalTokens: tokens}}, nil
+}
+
+// HashEmbedding is the builtin embedding of text in dims dimensions and the number of
+// words it counted.
+func HashEmbedding(text string, dims int) ([]float32, int64) {
+	vec := make([]float64, dims)
+	words := strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})
+	for _, w := range words {
+		h := fnv.New64a()
+		_, _ = h.Write([]byte(w))
+		sum := h.Sum64()
+		sign := 1.0
+		if sum>>63 == 1 {
+			sign = -1
+		}
+		vec[sum%uint64(dims)] += sign
+	}
+	var norm float64
+	for _, v := range vec {
+		norm += v * v
+	}
+	norm = math.Sqrt(norm)
+	out := make([]float32, dims)
+	if norm > 0 {
+		for i, v := range vec {
+			out[i] = float32(v / norm)
+		}
+	}
+	return out, int64(len(words))
+}

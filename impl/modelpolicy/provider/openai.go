@@ -1,0 +1,320 @@
+package provider
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-faster/jx"
+)
+
+// maxUpstreamBody bounds a non-streaming upstream answer and an error body.
+const maxUpstreamBody = 64 << 20
+
+// maxEventBytes bounds one server-sent event.
+const maxEventBytes = 8 << 20
+
+// OpenAI is a provider for any OpenAI-compatible HTTP server.
+type OpenAI struct {
+	name    string
+	baseURL string
+	apiKey  string
+	headers http.Header
+	client  *http.Client
+}
+
+// OpenAIConfig configures an OpenAI provider.
+type OpenAIConfig struct {
+	Name string
+	// BaseURL is the API root, e.g. http://vllm:8000/v1; requests go to
+	// BaseURL+"/chat/completions" and BaseURL+"/embeddings".
+	BaseURL string
+	// APIKey, when set, is sent as "Authorization: Bearer <key>".
+	APIKey string
+	// Headers are added to every request.
+	Headers map[string]string
+	// Transport overrides the HTTP transport (tests); nil means a pooled transport.
+	Transport http.RoundTripper
+}
+
+// NewTransport returns the pooled HTTP transport OpenAI providers share by default.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+}
+
+// NewOpenAI returns an OpenAI provider.
+func NewOpenAI(cfg OpenAIConfig) *OpenAI {
+	h := http.Header{}
+	for k, v := range cfg.Headers {
+		h.Set(k, v)
+	}
+	rt := cfg.Transport
+	if rt == nil {
+		rt = NewTransport()
+	}
+	return &OpenAI{
+		name:    cfg.Name,
+		baseURL: strings.TrimSuffix(cfg.BaseURL, "/"),
+		apiKey:  cfg.APIKey,
+		headers: h,
+		client:  &http.Client{Transport: rt},
+	}
+}
+
+// Name implements Provider.
+func (o *OpenAI) Name() string { return o.name }
+
+// Type implements Provider.
+func (o *OpenAI) Type() string { return "openai" }
+
+func (o *OpenAI) newRequest(ctx context.Context, req Request, stream bool) (*http.Request, error) {
+	path := "/chat/completions"
+	if req.Op == OpEmbeddings {
+		path = "/embeddings"
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, o.baseURL+path, bytes.NewReader(req.Body))
+	if err != nil {
+		return nil, &Error{Kind: KindConnection, Message: "build upstream request", Err: err}
+	}
+	for k, vs := range o.headers {
+		hr.Header[k] = vs
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	if stream {
+		hr.Header.Set("Accept", "text/event-stream")
+	} else {
+		hr.Header.Set("Accept", "application/json")
+	}
+	if o.apiKey != "" {
+		hr.Header.Set("Authorization", "Bearer "+o.apiKey)
+	}
+	return hr, nil
+}
+
+// transportError classifies an error of the HTTP round trip or of reading the body.
+func transportError(ctx context.Context, err error) *Error {
+	if cause := context.Cause(ctx); cause != nil {
+		var e *Error
+		if errors.As(cause, &e) {
+			return &Error{Kind: e.Kind, Message: e.Message, Err: err}
+		}
+		if errors.Is(cause, context.DeadlineExceeded) {
+			return &Error{Kind: KindTimeout, Message: "upstream timed out", Err: err}
+		}
+		return &Error{Kind: KindCanceled, Err: err}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return &Error{Kind: KindTimeout, Message: "upstream timed out", Err: err}
+	}
+	return &Error{Kind: KindConnection, Message: "upstream connection failed", Err: err}
+}
+
+// statusError turns a non-2xx answer into an Error carrying the upstream's message.
+func statusError(resp *http.Response) *Error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	e := &Error{Kind: KindStatus, Status: resp.StatusCode, Message: upstreamMessage(body)}
+	if e.Message == "" {
+		e.Message = http.StatusText(resp.StatusCode)
+	}
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		if s, err := strconv.Atoi(strings.TrimSpace(ra)); err == nil && s >= 0 {
+			e.RetryAfter = time.Duration(s) * time.Second
+		} else if t, err := http.ParseTime(ra); err == nil {
+			e.RetryAfter = max(time.Until(t), 0)
+		}
+	}
+	return e
+}
+
+// upstreamMessage extracts error.message (or a top-level message/detail) from a body.
+func upstreamMessage(body []byte) string {
+	var msg string
+	d := jx.DecodeBytes(body)
+	_ = d.ObjBytes(func(d *jx.Decoder, key []byte) error {
+		switch string(key) {
+		case "error":
+			switch d.Next() {
+			case jx.String:
+				s, err := d.Str()
+				msg = s
+				return err
+			case jx.Object:
+				return d.ObjBytes(func(d *jx.Decoder, key []byte) error {
+					if string(key) == "message" && d.Next() == jx.String {
+						s, err := d.Str()
+						msg = s
+						return err
+					}
+					return d.Skip()
+				})
+			}
+		case "message", "detail":
+			if d.Next() == jx.String && msg == "" {
+				s, err := d.Str()
+				msg = s
+				return err
+			}
+		}
+		return d.Skip()
+	})
+	if len(msg) > 500 {
+		msg = msg[:500] + "…"
+	}
+	return msg
+}
+
+// Do implements Provider.
+func (o *OpenAI) Do(ctx context.Context, req Request) (*Response, error) {
+	hr, err := o.newRequest(ctx, req, false)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := o.client.Do(hr)
+	if err != nil {
+		return nil, transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, statusError(resp)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamBody+1))
+	if err != nil {
+		return nil, transportError(ctx, err)
+	}
+	if len(body) > maxUpstreamBody {
+		return nil, &Error{Kind: KindProtocol, Message: fmt.Sprintf("upstream answer exceeds %d bytes", maxUpstreamBody)}
+	}
+	if !jx.Valid(body) {
+		return nil, &Error{Kind: KindProtocol, Message: "upstream answer is not JSON"}
+	}
+	return &Response{Body: body, Usage: ParseUsage(body)}, nil
+}
+
+// Stream implements Provider.
+func (o *OpenAI) Stream(ctx context.Context, req Request) (Stream, error) {
+	hr, err := o.newRequest(ctx, req, true)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := o.client.Do(hr)
+	if err != nil {
+		return nil, transportError(ctx, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
+		return nil, statusError(resp)
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
+		resp.Body.Close()
+		return nil, &Error{Kind: KindProtocol, Message: fmt.Sprintf("upstream answered a stream request with %q, not text/event-stream", resp.Header.Get("Content-Type"))}
+	}
+	return &sseStream{ctx: ctx, body: resp.Body, r: bufio.NewReaderSize(resp.Body, 16<<10)}, nil
+}
+
+// sseStream reads the data of server-sent events.
+type sseStream struct {
+	ctx    context.Context
+	body   io.ReadCloser
+	r      *bufio.Reader
+	done   bool
+	closed bool
+}
+
+func (s *sseStream) Next() ([]byte, error) {
+	if s.done {
+		return nil, io.EOF
+	}
+	var data []byte
+	have := false
+	for {
+		line, err := s.readLine()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				if have {
+					return data, nil // last event without its blank line
+				}
+				s.done = true
+				return nil, io.EOF
+			}
+			if e, ok := AsError(err); ok {
+				return nil, e
+			}
+			return nil, transportError(s.ctx, err)
+		}
+		if len(line) == 0 {
+			if !have {
+				continue
+			}
+			if bytes.Equal(data, []byte("[DONE]")) {
+				s.done = true
+				return nil, io.EOF
+			}
+			return data, nil
+		}
+		field, value, found := bytes.Cut(line, []byte(":"))
+		if !found || len(field) == 0 {
+			continue // a comment (":…") or a field without value
+		}
+		if string(field) != "data" {
+			continue
+		}
+		value = bytes.TrimPrefix(value, []byte(" "))
+		if have {
+			data = append(data, '\n')
+		}
+		data = append(data, value...)
+		have = true
+		if len(data) > maxEventBytes {
+			return nil, &Error{Kind: KindProtocol, Message: fmt.Sprintf("upstream event exceeds %d bytes", maxEventBytes)}
+		}
+	}
+}
+
+// readLine returns one line without its terminator, copied.
+func (s *sseStream) readLine() ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := s.r.ReadSlice('\n')
+		line = append(line, chunk...)
+		if err == bufio.ErrBufferFull {
+			if len(line) > maxEventBytes {
+				return nil, &Error{Kind: KindProtocol, Message: "upstream event line too long"}
+			}
+			continue
+		}
+		if err != nil {
+			if err == io.EOF && len(line) > 0 {
+				return bytes.TrimRight(line, "\r\n"), nil
+			}
+			return nil, err
+		}
+		return bytes.TrimRight(line, "\r\n"), nil
+	}
+}
+
+func (s *sseStream) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.body.Close()
+}

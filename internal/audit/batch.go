@@ -1,0 +1,237 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+)
+
+// AppendBatch appends recs, in order, to their tenants' chains inside tx: per tenant it
+// locks the chain head once, inserts the records in one statement and moves the head
+// once. It returns the records as stored (Seq, PrevHash, Hash and Time set), in the
+// order given. The chains it writes are exactly those Append would write one by one.
+func AppendBatch(ctx context.Context, tx bun.Tx, recs []Record) ([]Record, error) {
+	out := make([]Record, len(recs))
+	details := make([][]byte, len(recs))
+	byTenant := map[string][]int{}
+	var tenants []string
+	now := time.Now()
+	for i, rec := range recs {
+		if err := rec.validate(); err != nil {
+			return nil, fmt.Errorf("append audit record %d: %w", i, err)
+		}
+		if rec.Time.IsZero() {
+			rec.Time = now
+		}
+		rec.Time = rec.Time.UTC().Truncate(time.Microsecond)
+		d, err := canonicalDetail(rec.Detail)
+		if err != nil {
+			return nil, fmt.Errorf("append audit record %d: %w", i, err)
+		}
+		out[i], details[i] = rec, d
+		if _, ok := byTenant[rec.TenantID]; !ok {
+			tenants = append(tenants, rec.TenantID)
+		}
+		byTenant[rec.TenantID] = append(byTenant[rec.TenantID], i)
+	}
+	// Lock heads in a fixed order so concurrent batches cannot deadlock.
+	slices.Sort(tenants)
+	for _, tenantID := range tenants {
+		if _, err := tx.NewInsert().Model(&headRow{TenantID: tenantID}).On("CONFLICT (tenant_id) DO NOTHING").Exec(ctx); err != nil {
+			return nil, fmt.Errorf("create chain head of %s: %w", tenantID, err)
+		}
+		var head headRow
+		q := tx.NewSelect().Model(&head).Where("tenant_id = ?", tenantID)
+		if tx.Dialect().Name() == dialect.PG {
+			q = q.For("UPDATE")
+		}
+		if err := q.Scan(ctx); err != nil {
+			return nil, fmt.Errorf("lock chain head of %s: %w", tenantID, err)
+		}
+		idx := byTenant[tenantID]
+		rows := make([]recordRow, 0, len(idx))
+		for _, i := range idx {
+			rec := &out[i]
+			rec.Seq = head.Seq + 1
+			rec.PrevHash = head.Hash
+			rec.Hash = rec.hashWith(details[i])
+			head.Seq, head.Hash = rec.Seq, rec.Hash
+			rows = append(rows, recordRow{
+				TenantID: rec.TenantID, Seq: rec.Seq, Time: rec.Time, Principal: rec.Principal,
+				Action: rec.Action, Resource: rec.Resource, Outcome: rec.Outcome, RequestID: rec.RequestID,
+				Detail: string(details[i]), PrevHash: rec.PrevHash, Hash: rec.Hash,
+			})
+		}
+		if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
+			return nil, fmt.Errorf("insert audit records of %s: %w", tenantID, err)
+		}
+		if _, err := tx.NewUpdate().Model(&head).Column("seq", "hash").WherePK().Exec(ctx); err != nil {
+			return nil, fmt.Errorf("move chain head of %s: %w", tenantID, err)
+		}
+	}
+	return out, nil
+}
+
+// BatchOptions tune a Batcher.
+type BatchOptions struct {
+	// MaxBatch is the most records written per transaction (default 256).
+	MaxBatch int
+	// Interval is the longest a record waits before its batch is written (default 50ms).
+	Interval time.Duration
+	// Queue is the number of records that may wait (default 8192); Add blocks when full.
+	Queue int
+}
+
+// Batcher writes audit records off the request path: Add queues a record, a background
+// writer appends queued records in one transaction per batch and then emits them to the
+// sink. Close writes what is queued and stops. Records of one tenant keep the order in
+// which they were added.
+type Batcher struct {
+	l    *Logger
+	opts BatchOptions
+	ch   chan Record
+
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+// NewBatcher starts a batched writer over the logger's database and sink.
+func (l *Logger) NewBatcher(opts BatchOptions) *Batcher {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 256
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = 50 * time.Millisecond
+	}
+	if opts.Queue <= 0 {
+		opts.Queue = 8192
+	}
+	b := &Batcher{l: l, opts: opts, ch: make(chan Record, opts.Queue), done: make(chan struct{})}
+	go b.run()
+	return b
+}
+
+// Add queues rec. It blocks while the queue is full (backpressure rather than loss) and
+// gives up when ctx ends, logging the record it could not queue.
+func (b *Batcher) Add(ctx context.Context, rec Record) {
+	select {
+	case b.ch <- rec:
+	default:
+		select {
+		case b.ch <- rec:
+		case <-ctx.Done():
+			b.l.logger.Error("audit queue full; record dropped", "tenant_id", rec.TenantID, "action", rec.Action, "request_id", rec.RequestID)
+		}
+	}
+}
+
+// Close writes every queued record and stops the writer. Add must not be called after.
+func (b *Batcher) Close() {
+	b.closeOnce.Do(func() { close(b.ch) })
+	<-b.done
+}
+
+func (b *Batcher) run() {
+	defer close(b.done)
+	batch := make([]Record, 0, b.opts.MaxBatch)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		var open bool
+		var rec Record
+		if len(batch) == 0 {
+			rec, open = <-b.ch
+			if !open {
+				return
+			}
+			batch = append(batch, rec)
+			timer.Reset(b.opts.Interval)
+			continue
+		}
+		select {
+		case rec, open = <-b.ch:
+			if !open {
+				b.flush(batch)
+				return
+			}
+			batch = append(batch, rec)
+			if len(batch) < b.opts.MaxBatch {
+				continue
+			}
+		case <-timer.C:
+		}
+		timer.Stop()
+		b.flush(batch)
+		batch = batch[:0]
+	}
+}
+
+// flush writes one batch; if the batch fails as a whole, each record is retried alone
+// so one bad record cannot lose the others.
+func (b *Batcher) flush(batch []Record) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stored []Record
+	err := b.l.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		stored, err = AppendBatch(ctx, tx, batch)
+		return err
+	})
+	if err == nil {
+		b.l.emitBatch(stored)
+		return
+	}
+	b.l.logger.Warn("audit batch failed; writing its records one by one", "records", len(batch), "error", err)
+	for _, rec := range batch {
+		if err := b.l.Log(ctx, rec); err != nil {
+			b.l.logger.Error("audit record lost", slog.String("tenant_id", rec.TenantID), slog.String("action", rec.Action),
+				slog.String("request_id", rec.RequestID), slog.Any("error", err))
+		}
+	}
+}
+
+// batchSink is a Sink that can write many records at once (one write call).
+type batchSink interface {
+	WriteBatch([]Record) error
+}
+
+// emitBatch writes committed records to the sink, in one call when it can.
+func (l *Logger) emitBatch(recs []Record) {
+	if bs, ok := l.sink.(batchSink); ok {
+		if err := bs.WriteBatch(recs); err != nil {
+			l.logger.Error("write audit records to sink", slog.Int("records", len(recs)), slog.Any("error", err))
+		}
+		return
+	}
+	for _, rec := range recs {
+		l.Emit(rec)
+	}
+}
+
+// WriteBatch writes records as JSON lines in one write.
+func (s *jsonLineSink) WriteBatch(recs []Record) error {
+	var buf []byte
+	for _, rec := range recs {
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return fmt.Errorf("encode audit record: %w", err)
+		}
+		buf = append(append(buf, b...), '\n')
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.w.Write(buf); err != nil {
+		return fmt.Errorf("write audit records: %w", err)
+	}
+	return nil
+}
+
+// WriteBatch discards.
+func (discardSink) WriteBatch([]Record) error { return nil }

@@ -1,0 +1,436 @@
+// Command mpbench is the Model Policy load harness behind `make bench`: it starts a test
+// upstream (impl/modelpolicy/upstreamtest) and a gateway node in front of it, then, in
+// one run against that same upstream, measures
+//
+//   - the latency the gateway adds at a fixed rate (default 1,000 non-streaming requests
+//     per second), calling the upstream directly and through the gateway;
+//   - the highest rate each path sustains with every request succeeding;
+//   - the policy decision latency (the embedded bundle, one evaluation at a time);
+//   - the time to the first streamed token, directly and through the gateway.
+//
+// It prints a Markdown section for docs/benchmarks.md (tools/bench-modelpolicy.sh puts it
+// there).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nexixai/agentos/impl/modelpolicy/upstreamtest"
+	"github.com/nexixai/agentos/internal/config"
+	"github.com/nexixai/agentos/internal/platform"
+	"github.com/nexixai/agentos/internal/policyeval"
+	"github.com/nexixai/agentos/policy"
+)
+
+func main() {
+	var (
+		rate     = flag.Int("rate", 1000, "fixed request rate of the latency comparison (requests/s)")
+		duration = flag.Duration("duration", 10*time.Second, "length of each fixed-rate run")
+		step     = flag.Duration("step", 3*time.Second, "length of each run of the sustained-rate search")
+		dbURL    = flag.String("database-url", "", "PostgreSQL URL for the gateway (default: embedded SQLite)")
+		profile  = flag.String("cpuprofile", "", "write a CPU profile of the gateway's fixed-rate run to this file")
+		quick    = flag.Bool("quick", false, "only the fixed-rate comparison (for tuning)")
+	)
+	flag.Parse()
+	cpuProfile = *profile
+	raiseFileLimit()
+	skipSearch = *quick
+	if err := run(*rate, *duration, *step, *dbURL); err != nil {
+		fmt.Fprintln(os.Stderr, "mpbench:", err)
+		os.Exit(1)
+	}
+}
+
+var (
+	cpuProfile string
+	skipSearch bool
+)
+
+const chatBody = `{"model":"bench-chat","messages":[{"role":"system","content":"You are a benchmark."},{"role":"user","content":"Say eight words, please."}],"temperature":0}`
+
+type target struct {
+	name   string
+	url    string
+	header http.Header
+	body   []byte
+}
+
+func run(rate int, duration, step time.Duration, dbURL string) error {
+	up := upstreamtest.New(upstreamtest.Behavior{Words: 8}, false)
+	defer up.Close()
+	dir, err := os.MkdirTemp("", "mpbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	providers := filepath.Join(dir, "providers.yaml")
+	if err := os.WriteFile(providers, []byte(fmt.Sprintf(`
+providers: [{name: up, type: openai, base_url: %q}]
+models: [{name: bench-chat, type: chat, deployments: [{provider: up, model: upstream-model}]}]
+`, up.BaseURL())), 0o600); err != nil {
+		return err
+	}
+	cfg := config.Defaults()
+	cfg.DataDir = dir
+	cfg.ModelPolicyAddr = "127.0.0.1:0"
+	cfg.AuditSink = "file:" + filepath.Join(dir, "audit.log")
+	cfg.AdminToken = "adm_mpbench_0123456789abcdef"
+	cfg.ModelProvidersFile = providers
+	cfg.DatabaseURL = dbURL
+	cfg.QuotaInvokeQPS, cfg.QuotaTokensPerMinute = 0, 0 // measure the gateway, not its quotas
+	cfg.LogLevel = "error"
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	node, err := platform.New(context.Background(), cfg, logger, platform.Options{Services: []string{platform.ModelPolicy}})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- node.Serve(ctx) }()
+	defer func() { cancel(); <-served }()
+
+	gw := node.URL(platform.ModelPolicy)
+	direct := target{name: "direct", url: up.BaseURL() + "/chat/completions", header: http.Header{"Content-Type": {"application/json"}}, body: []byte(chatBody)}
+	gateway := target{name: "gateway", url: gw + "/v1/chat/completions", header: http.Header{"Content-Type": {"application/json"}, "X-Tenant-Id": {cfg.DefaultTenant}}, body: []byte(chatBody)}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute}, Timeout: 30 * time.Second}
+
+	// Warm up both paths (connections, caches, JIT-free but allocator-warm).
+	for _, t := range []target{direct, gateway} {
+		if r := fixedRate(client, t, 500, 2*time.Second); r.errors > 0 {
+			return fmt.Errorf("warm-up of %s: %d errors (%v)", t.name, r.errors, r.firstErr)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "fixed rate %d/s for %s, direct then gateway\n", rate, duration)
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	// Interleave one-second slices of both paths, so noise from elsewhere on the machine
+	// falls on both alike.
+	var d, g result
+	slices := max(int(duration/time.Second), 1)
+	for range slices {
+		d.add(fixedRate(client, direct, rate, duration/time.Duration(slices)))
+		g.add(fixedRate(client, gateway, rate, duration/time.Duration(slices)))
+	}
+	d.name, g.name = direct.name, gateway.name
+	if cpuProfile != "" {
+		pprof.StopCPUProfile()
+		if f, err := os.Create(cpuProfile + ".heap"); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
+	if d.errors > 0 || g.errors > 0 {
+		return fmt.Errorf("fixed-rate run had errors: direct %d (%v), gateway %d (%v)", d.errors, d.firstErr, g.errors, g.firstErr)
+	}
+
+	if skipSearch {
+		fmt.Printf("direct p50 %s p99 %s; gateway p50 %s p99 %s; added p50 %s p99 %s\n", us(d.pct(50)), us(d.pct(99)), us(g.pct(50)), us(g.pct(99)), us(g.pct(50)-d.pct(50)), us(g.pct(99)-d.pct(99)))
+		return nil
+	}
+	fmt.Fprintln(os.Stderr, "searching the highest sustained rate")
+	dMax := sustained(client, direct, step)
+	gMax := sustained(client, gateway, step)
+
+	fmt.Fprintln(os.Stderr, "policy decisions")
+	pol, err := policyLatency(20000, true)
+	if err != nil {
+		return err
+	}
+	polCached, err := policyLatency(20000, false)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintln(os.Stderr, "time to first token")
+	up.SetDefault(upstreamtest.Behavior{Words: 16, ChunkDelay: time.Millisecond})
+	stream := []byte(strings.Replace(chatBody, `"temperature":0`, `"temperature":0,"stream":true`, 1))
+	dT := ttft(client, target{name: "direct", url: direct.url, header: direct.header, body: stream}, 200, 5*time.Second)
+	gT := ttft(client, target{name: "gateway", url: gateway.url, header: gateway.header, body: stream}, 200, 5*time.Second)
+	if dT.errors > 0 || gT.errors > 0 {
+		return fmt.Errorf("streaming run had errors: direct %d (%v), gateway %d (%v)", dT.errors, dT.firstErr, gT.errors, gT.firstErr)
+	}
+
+	backend := "SQLite (embedded)"
+	if dbURL != "" {
+		backend = "PostgreSQL"
+	}
+	p50a, p99a := g.pct(50)-d.pct(50), g.pct(99)-d.pct(99)
+	fmt.Printf("Machine: %s, %d cores, %s, %s; gateway database: %s. Client, gateway and test upstream share the machine.\n\n",
+		cpuName(), runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02"), backend)
+	fmt.Printf("**Fixed rate, non-streaming** (%d requests/s for %s each, latency from the scheduled send time):\n\n", rate, duration)
+	fmt.Println("| path | requests | errors | achieved rate | p50 | p90 | p99 | max |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range []result{d, g} {
+		fmt.Printf("| %s | %d | %d | %.0f/s | %s | %s | %s | %s |\n", r.name, r.n, r.errors, r.achieved, us(r.pct(50)), us(r.pct(90)), us(r.pct(99)), us(r.max()))
+	}
+	fmt.Printf("\nThe gateway adds **%s at p50** (target ≤ 200 µs) and **%s at p99** (target ≤ 2 ms).\n\n", us(p50a), us(p99a))
+	fmt.Printf("**Highest sustained rate** (every request succeeds, the achieved rate within 5%% of the target, p99 under 100 ms; %s per step): direct **%d/s**, gateway **%d/s**: a ratio of **%.2f**.\n\n", step, dMax, gMax, float64(gMax)/float64(max(dMax, 1)))
+	fmt.Printf("**Policy decision** (embedded bundle, %d decisions one at a time, the estimated tokens changing with every call): as the gateway decides (with its decision cache, keyed by the input fields the bundle reads), p50 %s, p99 **%s** (target ≤ 100 µs), max %s; evaluated by OPA every time (cache off), p50 %s, p99 %s, max %s.\n\n",
+		polCached.n, us(polCached.pct(50)), us(polCached.pct(99)), us(polCached.max()), us(pol.pct(50)), us(pol.pct(99)), us(pol.max()))
+	fmt.Printf("**Time to first streamed token** (200 streams/s for 5 s, 16 chunks 1 ms apart): direct p50 %s / p99 %s, gateway p50 %s / p99 %s: the gateway adds **%s at p50** (target ≤ 1 ms) and %s at p99.\n",
+		us(dT.pct(50)), us(dT.pct(99)), us(gT.pct(50)), us(gT.pct(99)), us(gT.pct(50)-dT.pct(50)), us(gT.pct(99)-dT.pct(99)))
+	return nil
+}
+
+type result struct {
+	name     string
+	n        int
+	errors   int64
+	firstErr error
+	lat      []time.Duration
+	achieved float64
+}
+
+func (r *result) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	if !slices.IsSorted(r.lat) {
+		slices.Sort(r.lat)
+	}
+	i := int(float64(len(r.lat)-1) * p / 100)
+	return r.lat[i]
+}
+
+func (r *result) max() time.Duration { return r.pct(100) }
+
+// add merges another run of the same path.
+func (r *result) add(o result) {
+	elapsed := 0.0
+	if r.achieved > 0 {
+		elapsed = float64(r.n) / r.achieved
+	}
+	if o.achieved > 0 {
+		elapsed += float64(o.n) / o.achieved
+	}
+	r.n += o.n
+	r.errors += o.errors
+	if r.firstErr == nil {
+		r.firstErr = o.firstErr
+	}
+	r.lat = append(r.lat, o.lat...)
+	if elapsed > 0 {
+		r.achieved = float64(r.n) / elapsed
+	}
+}
+
+func us(d time.Duration) string {
+	if d >= 10*time.Millisecond || d <= -10*time.Millisecond {
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%d µs", d.Microseconds())
+}
+
+// fixedRate sends at rate for d, open loop: each request is started at its scheduled
+// time whatever the others do, and its latency counts from that time.
+func fixedRate(client *http.Client, t target, rate int, d time.Duration) result {
+	n := int(float64(rate) * d.Seconds())
+	r := result{name: t.name, n: n, lat: make([]time.Duration, n)}
+	interval := time.Second / time.Duration(rate)
+	var wg sync.WaitGroup
+	var errs atomic.Int64
+	var firstErr atomic.Value
+	start := time.Now()
+	for i := range n {
+		at := start.Add(time.Duration(i) * interval)
+		if wait := time.Until(at); wait > 0 {
+			time.Sleep(wait)
+		}
+		wg.Go(func() {
+			if err := send(client, t); err != nil {
+				errs.Add(1)
+				firstErr.CompareAndSwap(nil, err)
+				r.lat[i] = time.Since(at)
+				return
+			}
+			r.lat[i] = time.Since(at)
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	r.errors = errs.Load()
+	if e, ok := firstErr.Load().(error); ok {
+		r.firstErr = e
+	}
+	r.achieved = float64(n) / elapsed.Seconds()
+	return r
+}
+
+func send(client *http.Client, t target) error {
+	req, err := http.NewRequest(http.MethodPost, t.url, bytes.NewReader(t.body))
+	if err != nil {
+		return err
+	}
+	req.Header = t.header.Clone()
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// sustained raises the rate until a step fails: an error, the generator falling more
+// than 5% behind, or a p99 over 100 ms. It returns the last rate that passed.
+func sustained(client *http.Client, t target, step time.Duration) int {
+	best := 0
+	for _, rate := range []int{500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 15000} {
+		r := fixedRate(client, t, rate, step)
+		ok := r.errors == 0 && r.achieved >= 0.95*float64(rate) && r.pct(99) < 100*time.Millisecond
+		fmt.Fprintf(os.Stderr, "  %s %d/s: achieved %.0f/s, errors %d, p99 %s\n", t.name, rate, r.achieved, r.errors, us(r.pct(99)))
+		if !ok {
+			break
+		}
+		best = rate
+		time.Sleep(500 * time.Millisecond)
+	}
+	return best
+}
+
+func policyLatency(n int, noCache bool) (result, error) {
+	ctx := context.Background()
+	e, err := policyeval.New(ctx, policyeval.Options{Embedded: policy.Bundle, NoCache: noCache})
+	if err != nil {
+		return result{}, err
+	}
+	in := policyeval.Input{
+		Tenant:    policyeval.TenantInput{ID: "tnt_demo", Known: true},
+		Principal: policyeval.PrincipalInput{ID: "anonymous", Auth: "dev"},
+		Operation: "chat.completions", Model: "bench-chat", EstimatedTokens: 40,
+	}
+	r := result{name: "policy", n: n, lat: make([]time.Duration, 0, n)}
+	for range 1000 {
+		_, _ = e.Evaluate(ctx, in)
+	}
+	for i := range n {
+		// Prompts differ from call to call: so does the estimate.
+		in.EstimatedTokens = int64(20 + i%4000)
+		start := time.Now()
+		d, err := e.Evaluate(ctx, in)
+		r.lat = append(r.lat, time.Since(start))
+		if err != nil || !d.Allow {
+			return r, errors.New("the policy did not allow the benchmark input")
+		}
+	}
+	return r, nil
+}
+
+// ttft opens streams at rate for d and times the first content chunk of each.
+func ttft(client *http.Client, t target, rate int, d time.Duration) result {
+	n := int(float64(rate) * d.Seconds())
+	r := result{name: t.name, n: n, lat: make([]time.Duration, n)}
+	interval := time.Second / time.Duration(rate)
+	var wg sync.WaitGroup
+	var errs atomic.Int64
+	var firstErr atomic.Value
+	start := time.Now()
+	for i := range n {
+		at := start.Add(time.Duration(i) * interval)
+		if wait := time.Until(at); wait > 0 {
+			time.Sleep(wait)
+		}
+		wg.Go(func() {
+			first, err := firstToken(client, t, at)
+			if err != nil {
+				errs.Add(1)
+				firstErr.CompareAndSwap(nil, err)
+			}
+			r.lat[i] = first
+		})
+	}
+	wg.Wait()
+	r.errors = errs.Load()
+	if e, ok := firstErr.Load().(error); ok {
+		r.firstErr = e
+	}
+	return r
+}
+
+func firstToken(client *http.Client, t target, at time.Time) (time.Duration, error) {
+	req, err := http.NewRequest(http.MethodPost, t.url, bytes.NewReader(t.body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header = t.header.Clone()
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	var first time.Duration
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if first == 0 && strings.HasPrefix(line, "data: ") && strings.Contains(line, `"content"`) {
+			first = time.Since(at)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return first, err
+	}
+	if first == 0 {
+		return 0, errors.New("no content chunk")
+	}
+	return first, nil
+}
+
+// raiseFileLimit lifts the open-file limit to its maximum: the open-loop runs at high
+// rates hold thousands of connections.
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+func cpuName() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if name, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
+		}
+	}
+	return runtime.GOARCH
+}
