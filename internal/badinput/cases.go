@@ -418,6 +418,21 @@ func freeForm(s *openapi3.Schema) bool {
 }
 
 func wrongTypes(s *openapi3.Schema) []any {
+	vals := wrongTypeValues(s)
+	if s.Nullable || (s.Type != nil && s.Type.Includes("null")) {
+		// null is a valid value of a nullable schema, not a wrong type.
+		out := vals[:0:0]
+		for _, v := range vals {
+			if v != nil {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	return vals
+}
+
+func wrongTypeValues(s *openapi3.Schema) []any {
 	switch typeOf(s) {
 	case openapi3.TypeString:
 		return []any{json.Number("12345"), nil, map[string]any{}}

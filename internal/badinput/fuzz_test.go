@@ -45,6 +45,14 @@ func FuzzGetTenant(f *testing.F)       { fuzzOperation(f, "orchestrator", "getTe
 func FuzzPutTenant(f *testing.F)       { fuzzOperation(f, "orchestrator", "putTenant") }
 func FuzzDeleteTenant(f *testing.F)    { fuzzOperation(f, "orchestrator", "deleteTenant") }
 
+func FuzzCreateChatCompletion(f *testing.F) { fuzzOperation(f, "modelpolicy", "createChatCompletion") }
+func FuzzCreateEmbedding(f *testing.F)      { fuzzOperation(f, "modelpolicy", "createEmbedding") }
+func FuzzEvaluatePolicy(f *testing.F)       { fuzzOperation(f, "modelpolicy", "evaluatePolicy") }
+func FuzzGetUsage(f *testing.F)             { fuzzOperation(f, "modelpolicy", "getUsage") }
+func FuzzListAPIKeys(f *testing.F)          { fuzzOperation(f, "modelpolicy", "listApiKeys") }
+func FuzzCreateAPIKey(f *testing.F)         { fuzzOperation(f, "modelpolicy", "createApiKey") }
+func FuzzDeleteAPIKey(f *testing.F)         { fuzzOperation(f, "modelpolicy", "deleteApiKey") }
+
 // maxSeeds bounds the seed corpus of one target: the seeds run as ordinary tests.
 const maxSeeds = 40
 

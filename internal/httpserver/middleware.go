@@ -145,7 +145,7 @@ func Wrap(next http.Handler, o Options) http.Handler {
 			r.Body = http.MaxBytesReader(rw, r.Body, o.MaxBodyBytes)
 		}
 		if err := checkText(r); err != nil {
-			WriteProblem(rw, ProblemFor(ctx, err))
+			writeProblem(rw, ProblemFor(ctx, err))
 			return
 		}
 		next.ServeHTTP(rw, r)
