@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -48,11 +49,21 @@ func main() {
 		dbURL    = flag.String("database-url", "", "PostgreSQL URL for the gateway (default: embedded SQLite)")
 		profile  = flag.String("cpuprofile", "", "write a CPU profile of the gateway's fixed-rate run to this file")
 		quick    = flag.Bool("quick", false, "only the fixed-rate comparison (for tuning)")
+		repeat   = flag.Int("repeat", 3, "fixed-rate comparisons to run; the added latency is reported for each and as the median")
+		serveDir = flag.String("serve-gateway", "", "internal: serve a gateway node on the data directory given (the harness runs it as its own process)")
 	)
 	flag.Parse()
 	cpuProfile = *profile
 	raiseFileLimit()
+	if *serveDir != "" {
+		if err := serveGateway(*serveDir, *dbURL); err != nil {
+			fmt.Fprintln(os.Stderr, "mpbench gateway:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	skipSearch = *quick
+	repeats = max(*repeat, 1)
 	if err := run(*rate, *duration, *step, *dbURL); err != nil {
 		fmt.Fprintln(os.Stderr, "mpbench:", err)
 		os.Exit(1)
@@ -62,6 +73,7 @@ func main() {
 var (
 	cpuProfile string
 	skipSearch bool
+	repeats    int
 )
 
 const chatBody = `{"model":"bench-chat","messages":[{"role":"system","content":"You are a benchmark."},{"role":"user","content":"Say eight words, please."}],"temperature":0}`
@@ -88,31 +100,16 @@ models: [{name: bench-chat, type: chat, deployments: [{provider: up, model: upst
 `, up.BaseURL())), 0o600); err != nil {
 		return err
 	}
-	cfg := config.Defaults()
-	cfg.DataDir = dir
-	cfg.ModelPolicyAddr = "127.0.0.1:0"
-	cfg.AuditSink = "file:" + filepath.Join(dir, "audit.log")
-	cfg.AdminToken = "adm_mpbench_0123456789abcdef"
-	cfg.ModelProvidersFile = providers
-	cfg.DatabaseURL = dbURL
-	cfg.QuotaInvokeQPS, cfg.QuotaTokensPerMinute = 0, 0 // measure the gateway, not its quotas
-	cfg.LogLevel = "error"
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	node, err := platform.New(context.Background(), cfg, logger, platform.Options{Services: []string{platform.ModelPolicy}})
+	// The gateway runs as a process of its own, as in production: its garbage collector
+	// and scheduler see only its own work, not the load generator's or the upstream's.
+	gw, stop, err := startGateway(dir, dbURL)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- node.Serve(ctx) }()
-	defer func() { cancel(); <-served }()
+	defer stop()
 
-	gw := node.URL(platform.ModelPolicy)
 	direct := target{name: "direct", url: up.BaseURL() + "/chat/completions", header: http.Header{"Content-Type": {"application/json"}}, body: []byte(chatBody)}
-	gateway := target{name: "gateway", url: gw + "/v1/chat/completions", header: http.Header{"Content-Type": {"application/json"}, "X-Tenant-Id": {cfg.DefaultTenant}}, body: []byte(chatBody)}
+	gateway := target{name: "gateway", url: gw + "/v1/chat/completions", header: http.Header{"Content-Type": {"application/json"}, "X-Tenant-Id": {"tnt_demo"}}, body: []byte(chatBody)}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute}, Timeout: 30 * time.Second}
 
 	// Warm up both paths (connections, caches, JIT-free but allocator-warm).
@@ -134,10 +131,19 @@ models: [{name: bench-chat, type: chat, deployments: [{provider: up, model: upst
 	// Interleave one-second slices of both paths, so noise from elsewhere on the machine
 	// falls on both alike.
 	var d, g result
-	slices := max(int(duration/time.Second), 1)
-	for range slices {
-		d.add(fixedRate(client, direct, rate, duration/time.Duration(slices)))
-		g.add(fixedRate(client, gateway, rate, duration/time.Duration(slices)))
+	var added50, added99 []time.Duration
+	for range repeats {
+		var dr, gr result
+		slices := max(int(duration/time.Second), 1)
+		for range slices {
+			dr.add(fixedRate(client, direct, rate, duration/time.Duration(slices)))
+			gr.add(fixedRate(client, gateway, rate, duration/time.Duration(slices)))
+		}
+		added50 = append(added50, gr.pct(50)-dr.pct(50))
+		added99 = append(added99, gr.pct(99)-dr.pct(99))
+		d.add(dr)
+		g.add(gr)
+		fmt.Fprintf(os.Stderr, "  run: added p50 %s, p99 %s\n", us(added50[len(added50)-1]), us(added99[len(added99)-1]))
 	}
 	d.name, g.name = direct.name, gateway.name
 	if cpuProfile != "" {
@@ -182,22 +188,97 @@ models: [{name: bench-chat, type: chat, deployments: [{provider: up, model: upst
 	if dbURL != "" {
 		backend = "PostgreSQL"
 	}
-	p50a, p99a := g.pct(50)-d.pct(50), g.pct(99)-d.pct(99)
+	p50a, p99a := median(added50), median(added99)
 	fmt.Printf("Machine: %s, %d cores, %s, %s; gateway database: %s. Client, gateway and test upstream share the machine.\n\n",
 		cpuName(), runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02"), backend)
-	fmt.Printf("**Fixed rate, non-streaming** (%d requests/s for %s each, latency from the scheduled send time):\n\n", rate, duration)
+	fmt.Printf("**Fixed rate, non-streaming** (%d requests/s, %d runs of %s per path, latency from the scheduled send time; the table merges the runs):\n\n", rate, repeats, duration)
 	fmt.Println("| path | requests | errors | achieved rate | p50 | p90 | p99 | max |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range []result{d, g} {
 		fmt.Printf("| %s | %d | %d | %.0f/s | %s | %s | %s | %s |\n", r.name, r.n, r.errors, r.achieved, us(r.pct(50)), us(r.pct(90)), us(r.pct(99)), us(r.max()))
 	}
-	fmt.Printf("\nThe gateway adds **%s at p50** (target ≤ 200 µs) and **%s at p99** (target ≤ 2 ms).\n\n", us(p50a), us(p99a))
+	fmt.Printf("\nThe gateway adds **%s at p50** (target ≤ 200 µs) and **%s at p99** (target ≤ 2 ms), the medians of the runs (p50: %s; p99: %s).\n\n",
+		us(p50a), us(p99a), list(added50), list(added99))
 	fmt.Printf("**Highest sustained rate** (every request succeeds, the achieved rate within 5%% of the target, p99 under 100 ms; %s per step): direct **%d/s**, gateway **%d/s**: a ratio of **%.2f**.\n\n", step, dMax, gMax, float64(gMax)/float64(max(dMax, 1)))
 	fmt.Printf("**Policy decision** (embedded bundle, %d decisions one at a time, the estimated tokens changing with every call): as the gateway decides (with its decision cache, keyed by the input fields the bundle reads), p50 %s, p99 **%s** (target ≤ 100 µs), max %s; evaluated by OPA every time (cache off), p50 %s, p99 %s, max %s.\n\n",
 		polCached.n, us(polCached.pct(50)), us(polCached.pct(99)), us(polCached.max()), us(pol.pct(50)), us(pol.pct(99)), us(pol.max()))
 	fmt.Printf("**Time to first streamed token** (200 streams/s for 5 s, 16 chunks 1 ms apart): direct p50 %s / p99 %s, gateway p50 %s / p99 %s: the gateway adds **%s at p50** (target ≤ 1 ms) and %s at p99.\n",
 		us(dT.pct(50)), us(dT.pct(99)), us(gT.pct(50)), us(gT.pct(99)), us(gT.pct(50)-dT.pct(50)), us(gT.pct(99)-dT.pct(99)))
 	return nil
+}
+
+// gatewayConfig is the node's configuration: the providers file in dir, quotas
+// unlimited (the gateway is measured, not its quotas), audit to a file in dir.
+func gatewayConfig(dir, dbURL string) (config.Config, error) {
+	cfg := config.Defaults()
+	cfg.DataDir = dir
+	cfg.ModelPolicyAddr = "127.0.0.1:0"
+	cfg.AuditSink = "file:" + filepath.Join(dir, "audit.log")
+	cfg.AdminToken = "adm_mpbench_0123456789abcdef"
+	cfg.ModelProvidersFile = filepath.Join(dir, "providers.yaml")
+	cfg.DatabaseURL = dbURL
+	cfg.QuotaInvokeQPS, cfg.QuotaTokensPerMinute = 0, 0
+	cfg.LogLevel = "error"
+	return cfg, cfg.Validate()
+}
+
+// serveGateway is the child process: it serves the node, prints "LISTEN <url>" and
+// stops when its standard input closes.
+func serveGateway(dir, dbURL string) error {
+	cfg, err := gatewayConfig(dir, dbURL)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	node, err := platform.New(context.Background(), cfg, logger, platform.Options{Services: []string{platform.ModelPolicy}})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }()
+	fmt.Printf("LISTEN %s\n", node.URL(platform.ModelPolicy))
+	return node.Serve(ctx)
+}
+
+// startGateway runs this program as a gateway process and returns its URL.
+func startGateway(dir, dbURL string) (string, func(), error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(self, "-serve-gateway", dir, "-database-url", dbURL)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		_ = stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "LISTEN "); ok {
+			go func() { _, _ = io.Copy(io.Discard, stdout) }()
+			return u, stop, nil
+		}
+	}
+	stop()
+	return "", nil, fmt.Errorf("the gateway process did not start: %v", sc.Err())
 }
 
 type result struct {
@@ -242,6 +323,20 @@ func (r *result) add(o result) {
 	}
 }
 
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func list(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = us(d)
+	}
+	return strings.Join(parts, ", ")
+}
+
 func us(d time.Duration) string {
 	if d >= 10*time.Millisecond || d <= -10*time.Millisecond {
 		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
@@ -257,7 +352,7 @@ func fixedRate(client *http.Client, t target, rate int, d time.Duration) result 
 	interval := time.Second / time.Duration(rate)
 	var wg sync.WaitGroup
 	var errs atomic.Int64
-	var firstErr atomic.Value
+	var firstErr firstError
 	start := time.Now()
 	for i := range n {
 		at := start.Add(time.Duration(i) * interval)
@@ -267,7 +362,7 @@ func fixedRate(client *http.Client, t target, rate int, d time.Duration) result 
 		wg.Go(func() {
 			if err := send(client, t); err != nil {
 				errs.Add(1)
-				firstErr.CompareAndSwap(nil, err)
+				firstErr.set(err)
 				r.lat[i] = time.Since(at)
 				return
 			}
@@ -277,11 +372,29 @@ func fixedRate(client *http.Client, t target, rate int, d time.Duration) result 
 	wg.Wait()
 	elapsed := time.Since(start)
 	r.errors = errs.Load()
-	if e, ok := firstErr.Load().(error); ok {
-		r.firstErr = e
-	}
+	r.firstErr = firstErr.get()
 	r.achieved = float64(n) / elapsed.Seconds()
 	return r
+}
+
+// firstError keeps the first error of a run.
+type firstError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *firstError) set(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+	}
+}
+
+func (f *firstError) get() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
 
 func send(client *http.Client, t target) error {
@@ -356,7 +469,7 @@ func ttft(client *http.Client, t target, rate int, d time.Duration) result {
 	interval := time.Second / time.Duration(rate)
 	var wg sync.WaitGroup
 	var errs atomic.Int64
-	var firstErr atomic.Value
+	var firstErr firstError
 	start := time.Now()
 	for i := range n {
 		at := start.Add(time.Duration(i) * interval)
@@ -367,16 +480,14 @@ func ttft(client *http.Client, t target, rate int, d time.Duration) result {
 			first, err := firstToken(client, t, at)
 			if err != nil {
 				errs.Add(1)
-				firstErr.CompareAndSwap(nil, err)
+				firstErr.set(err)
 			}
 			r.lat[i] = first
 		})
 	}
 	wg.Wait()
 	r.errors = errs.Load()
-	if e, ok := firstErr.Load().(error); ok {
-		r.firstErr = e
-	}
+	r.firstErr = firstErr.get()
 	return r
 }
 
