@@ -51,10 +51,19 @@ func main() {
 		quick    = flag.Bool("quick", false, "only the fixed-rate comparison (for tuning)")
 		repeat   = flag.Int("repeat", 3, "fixed-rate comparisons to run; the added latency is reported for each and as the median")
 		serveDir = flag.String("serve-gateway", "", "internal: serve a gateway node on the data directory given (the harness runs it as its own process)")
+		serveUp  = flag.Bool("serve-upstream", false, "internal: serve the test upstream (the harness runs it as its own process)")
+		procs    = flag.Int("processes", 3, "3: load generator, gateway and upstream in processes of their own; 1: all in this process")
 	)
 	flag.Parse()
 	cpuProfile = *profile
 	raiseFileLimit()
+	if *serveUp {
+		up := upstreamtest.New(upstreamBehavior, false)
+		fmt.Printf("LISTEN %s\n", up.BaseURL())
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		up.Close()
+		return
+	}
 	if *serveDir != "" {
 		if err := serveGateway(*serveDir, *dbURL); err != nil {
 			fmt.Fprintln(os.Stderr, "mpbench gateway:", err)
@@ -64,6 +73,7 @@ func main() {
 	}
 	skipSearch = *quick
 	repeats = max(*repeat, 1)
+	separate = *procs != 1
 	if err := run(*rate, *duration, *step, *dbURL); err != nil {
 		fmt.Fprintln(os.Stderr, "mpbench:", err)
 		os.Exit(1)
@@ -74,6 +84,7 @@ var (
 	cpuProfile string
 	skipSearch bool
 	repeats    int
+	separate   bool
 )
 
 const chatBody = `{"model":"bench-chat","messages":[{"role":"system","content":"You are a benchmark."},{"role":"user","content":"Say eight words, please."}],"temperature":0}`
@@ -85,9 +96,27 @@ type target struct {
 	body   []byte
 }
 
+// upstreamBehavior is the test upstream's: 8 words, streamed 1 ms apart.
+var upstreamBehavior = upstreamtest.Behavior{Words: 8, ChunkDelay: time.Millisecond}
+
 func run(rate int, duration, step time.Duration, dbURL string) error {
-	up := upstreamtest.New(upstreamtest.Behavior{Words: 8}, false)
-	defer up.Close()
+	// With separate processes, the upstream, the gateway and the load generator run as
+	// they would be deployed: each path crosses the process boundaries it would, and the
+	// gateway's garbage collector sees only its own work. In one process, the hops are
+	// goroutine hand-offs and what is measured is closer to the gateway's own work.
+	var upURL string
+	if separate {
+		u, stopUp, err := startChild("-serve-upstream")
+		if err != nil {
+			return err
+		}
+		defer stopUp()
+		upURL = u
+	} else {
+		up := upstreamtest.New(upstreamBehavior, false)
+		defer up.Close()
+		upURL = up.BaseURL()
+	}
 	dir, err := os.MkdirTemp("", "mpbench")
 	if err != nil {
 		return err
@@ -97,18 +126,27 @@ func run(rate int, duration, step time.Duration, dbURL string) error {
 	if err := os.WriteFile(providers, []byte(fmt.Sprintf(`
 providers: [{name: up, type: openai, base_url: %q}]
 models: [{name: bench-chat, type: chat, deployments: [{provider: up, model: upstream-model}]}]
-`, up.BaseURL())), 0o600); err != nil {
+`, upURL)), 0o600); err != nil {
 		return err
 	}
-	// The gateway runs as a process of its own, as in production: its garbage collector
-	// and scheduler see only its own work, not the load generator's or the upstream's.
-	gw, stop, err := startGateway(dir, dbURL)
-	if err != nil {
-		return err
+	var gw string
+	if separate {
+		u, stop, err := startChild("-serve-gateway", dir, "-database-url", dbURL)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		gw = u
+	} else {
+		u, stop, err := inProcessGateway(dir, dbURL)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		gw = u
 	}
-	defer stop()
 
-	direct := target{name: "direct", url: up.BaseURL() + "/chat/completions", header: http.Header{"Content-Type": {"application/json"}}, body: []byte(chatBody)}
+	direct := target{name: "direct", url: upURL + "/chat/completions", header: http.Header{"Content-Type": {"application/json"}}, body: []byte(chatBody)}
 	gateway := target{name: "gateway", url: gw + "/v1/chat/completions", header: http.Header{"Content-Type": {"application/json"}, "X-Tenant-Id": {"tnt_demo"}}, body: []byte(chatBody)}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute}, Timeout: 30 * time.Second}
 
@@ -176,7 +214,6 @@ models: [{name: bench-chat, type: chat, deployments: [{provider: up, model: upst
 	}
 
 	fmt.Fprintln(os.Stderr, "time to first token")
-	up.SetDefault(upstreamtest.Behavior{Words: 16, ChunkDelay: time.Millisecond})
 	stream := []byte(strings.Replace(chatBody, `"temperature":0`, `"temperature":0,"stream":true`, 1))
 	dT := ttft(client, target{name: "direct", url: direct.url, header: direct.header, body: stream}, 200, 5*time.Second)
 	gT := ttft(client, target{name: "gateway", url: gateway.url, header: gateway.header, body: stream}, 200, 5*time.Second)
@@ -189,8 +226,12 @@ models: [{name: bench-chat, type: chat, deployments: [{provider: up, model: upst
 		backend = "PostgreSQL"
 	}
 	p50a, p99a := median(added50), median(added99)
-	fmt.Printf("Machine: %s, %d cores, %s, %s; gateway database: %s. Client, gateway and test upstream share the machine.\n\n",
-		cpuName(), runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02"), backend)
+	layout := "the load generator, the gateway and the test upstream run as three processes on the machine"
+	if !separate {
+		layout = "the load generator, the gateway and the test upstream run in one process (hops are goroutine hand-offs)"
+	}
+	fmt.Printf("Machine: %s, %d cores, %s, %s; gateway database: %s; %s.\n\n",
+		cpuName(), runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02"), backend, layout)
 	fmt.Printf("**Fixed rate, non-streaming** (%d requests/s, %d runs of %s per path, latency from the scheduled send time; the table merges the runs):\n\n", rate, repeats, duration)
 	fmt.Println("| path | requests | errors | achieved rate | p50 | p90 | p99 | max |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -202,7 +243,7 @@ models: [{name: bench-chat, type: chat, deployments: [{provider: up, model: upst
 	fmt.Printf("**Highest sustained rate** (every request succeeds, the achieved rate within 5%% of the target, p99 under 100 ms; %s per step): direct **%d/s**, gateway **%d/s**: a ratio of **%.2f**.\n\n", step, dMax, gMax, float64(gMax)/float64(max(dMax, 1)))
 	fmt.Printf("**Policy decision** (embedded bundle, %d decisions one at a time, the estimated tokens changing with every call): as the gateway decides (with its decision cache, keyed by the input fields the bundle reads), p50 %s, p99 **%s** (target ≤ 100 µs), max %s; evaluated by OPA every time (cache off), p50 %s, p99 %s, max %s.\n\n",
 		polCached.n, us(polCached.pct(50)), us(polCached.pct(99)), us(polCached.max()), us(pol.pct(50)), us(pol.pct(99)), us(pol.max()))
-	fmt.Printf("**Time to first streamed token** (200 streams/s for 5 s, 16 chunks 1 ms apart): direct p50 %s / p99 %s, gateway p50 %s / p99 %s: the gateway adds **%s at p50** (target ≤ 1 ms) and %s at p99.\n",
+	fmt.Printf("**Time to first streamed token** (200 streams/s for 5 s, 8 chunks 1 ms apart): direct p50 %s / p99 %s, gateway p50 %s / p99 %s: the gateway adds **%s at p50** (target ≤ 1 ms) and %s at p99.\n",
 		us(dT.pct(50)), us(dT.pct(99)), us(gT.pct(50)), us(gT.pct(99)), us(gT.pct(50)-dT.pct(50)), us(gT.pct(99)-dT.pct(99)))
 	return nil
 }
@@ -220,6 +261,23 @@ func gatewayConfig(dir, dbURL string) (config.Config, error) {
 	cfg.QuotaInvokeQPS, cfg.QuotaTokensPerMinute = 0, 0
 	cfg.LogLevel = "error"
 	return cfg, cfg.Validate()
+}
+
+// inProcessGateway serves the node in this process.
+func inProcessGateway(dir, dbURL string) (string, func(), error) {
+	cfg, err := gatewayConfig(dir, dbURL)
+	if err != nil {
+		return "", nil, err
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	node, err := platform.New(context.Background(), cfg, logger, platform.Options{Services: []string{platform.ModelPolicy}})
+	if err != nil {
+		return "", nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- node.Serve(ctx) }()
+	return node.URL(platform.ModelPolicy), func() { cancel(); <-done }, nil
 }
 
 // serveGateway is the child process: it serves the node, prints "LISTEN <url>" and
@@ -240,13 +298,14 @@ func serveGateway(dir, dbURL string) error {
 	return node.Serve(ctx)
 }
 
-// startGateway runs this program as a gateway process and returns its URL.
-func startGateway(dir, dbURL string) (string, func(), error) {
+// startChild runs this program with args as a server process and returns the URL it
+// announces and the function that stops it.
+func startChild(args ...string) (string, func(), error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.Command(self, "-serve-gateway", dir, "-database-url", dbURL)
+	cmd := exec.Command(self, args...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -278,7 +337,7 @@ func startGateway(dir, dbURL string) (string, func(), error) {
 		}
 	}
 	stop()
-	return "", nil, fmt.Errorf("the gateway process did not start: %v", sc.Err())
+	return "", nil, fmt.Errorf("the %s process did not start: %v", args[0], sc.Err())
 }
 
 type result struct {
