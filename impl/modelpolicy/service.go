@@ -177,21 +177,14 @@ func (s *Service) Handler(m *httpserver.Metrics, inner func(http.Handler) http.H
 	if err != nil {
 		return nil, err
 	}
-	var api http.Handler = srv
-	if inner != nil {
-		api = inner(api) // tests only: fault injection inside the middleware chain
-	}
-	return httpserver.Mux(httpserver.Wrap(api, httpserver.Options{
+	return httpserver.Handler(srv, httpserver.Options{
 		Service:      ServiceName,
 		Logger:       s.logger,
 		MaxBodyBytes: s.cfg.MaxBodyBytes,
 		Metrics:      m,
 		WriteProblem: writeProblem,
-		FindRoute: func(method, path string) (string, bool) {
-			r, ok := srv.FindRoute(method, path)
-			return r.OperationID(), ok
-		},
-	}), m), nil
+		FindRoute:    httpserver.Routes(srv.FindRoute),
+	}, inner), nil
 }
 
 // GetHealth implements getHealth.

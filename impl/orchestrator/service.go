@@ -111,21 +111,14 @@ func (s *Service) Handler(m *httpserver.Metrics, inner func(http.Handler) http.H
 	if err != nil {
 		return nil, err
 	}
-	findRoute := func(method, path string) (string, bool) {
-		r, ok := srv.FindRoute(method, path)
-		return r.OperationID(), ok
-	}
-	var api http.Handler = s.idempotent(srv, findRoute)
-	if inner != nil {
-		api = inner(api) // tests only: fault injection inside the middleware chain
-	}
-	return httpserver.Mux(httpserver.Wrap(api, httpserver.Options{
+	findRoute := httpserver.Routes(srv.FindRoute)
+	return httpserver.Handler(s.idempotent(srv, findRoute), httpserver.Options{
 		Service:      ServiceName,
 		Logger:       s.logger,
 		MaxBodyBytes: s.cfg.MaxBodyBytes,
 		Metrics:      m,
 		FindRoute:    findRoute,
-	}), m), nil
+	}, inner), nil
 }
 
 // Run does the background work until ctx ends: sweeping lapsed leases, passed deadlines

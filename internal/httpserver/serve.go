@@ -81,3 +81,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Route is what a generated ogen server's FindRoute returns.
+type Route interface{ OperationID() string }
+
+// Routes adapts a generated server's FindRoute to a RouteFinder.
+func Routes[R Route](find func(method, path string) (R, bool)) RouteFinder {
+	return func(method, path string) (string, bool) {
+		r, ok := find(method, path)
+		return r.OperationID(), ok
+	}
+}
+
+// Handler assembles a service's HTTP handler: api (its generated server, already behind
+// any service middleware), wrapped by inner when a test injects faults, inside the shared
+// middleware chain, with /metrics beside it.
+func Handler(api http.Handler, o Options, inner func(http.Handler) http.Handler) http.Handler {
+	if inner != nil {
+		api = inner(api) // tests only: fault injection inside the middleware chain
+	}
+	return Mux(Wrap(api, o), o.Metrics)
+}
