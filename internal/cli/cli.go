@@ -62,6 +62,7 @@ func NewRoot(stdout, stderr io.Writer, environ []string) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.dataDir, "data-dir", "", "data directory (overrides data_dir / AGENTOS_DATA_DIR; default ./data)")
 	root.AddCommand(
 		newServeCmd(g),
+		newWorkerCmd(g),
 		newMigrateCmd(g),
 		newStatusCmd(g),
 		newTenantsCmd(g),

@@ -59,7 +59,7 @@ type Config struct {
 	JWTAdminRole     string        `yaml:"jwt_admin_role" env:"AGENTOS_JWT_ADMIN_ROLE" default:"agentos:admin" doc:"Role that grants the tenant admin API in jwt mode."`
 
 	WorkerToken    string        `yaml:"worker_token" env:"AGENTOS_WORKER_TOKEN" default:"" doc:"Bearer token workers use for the lease protocol; empty means one is generated into <data_dir>/worker-token on first start."`
-	Workers        int           `yaml:"workers" env:"AGENTOS_WORKERS" default:"0" doc:"Embedded workers agentos serve runs (0 = none; flag --workers)."`
+	Workers        int           `yaml:"workers" env:"AGENTOS_WORKERS" default:"0" doc:"Embedded workers agentos serve runs, each executing up to 4 runs at once (0 = none; flag --workers). They need the orchestrator and Model Policy in the same process."`
 	LeaseTTL       time.Duration `yaml:"lease_ttl" env:"AGENTOS_LEASE_TTL" default:"30s" doc:"How long a run lease lasts without a heartbeat before the run is requeued."`
 	RunMaxAttempts int           `yaml:"run_max_attempts" env:"AGENTOS_RUN_MAX_ATTEMPTS" default:"3" doc:"Leases a run may use before a lapsed lease fails it."`
 	IdempotencyTTL time.Duration `yaml:"idempotency_ttl" env:"AGENTOS_IDEMPOTENCY_TTL" default:"24h" doc:"How long Idempotency-Key answers are kept."`

@@ -23,6 +23,7 @@ import (
 	"github.com/nexixai/agentos/impl/federation"
 	"github.com/nexixai/agentos/impl/modelpolicy"
 	"github.com/nexixai/agentos/impl/orchestrator"
+	"github.com/nexixai/agentos/impl/worker"
 	"github.com/nexixai/agentos/internal/audit"
 	"github.com/nexixai/agentos/internal/buildinfo"
 	"github.com/nexixai/agentos/internal/config"
@@ -31,6 +32,9 @@ import (
 	"github.com/nexixai/agentos/internal/tenancy"
 	"github.com/nexixai/agentos/internal/tenant"
 )
+
+// EmbeddedWorkerConcurrency is how many runs each embedded worker executes at once.
+const EmbeddedWorkerConcurrency = 4
 
 // Service names, as `agentos serve NAME` takes them.
 const (
@@ -65,6 +69,7 @@ type Node struct {
 
 	servers    []*httpserver.Server
 	background []func(context.Context)
+	workers    []*worker.Worker
 	closers    []func()
 	closeOnce  sync.Once
 }
@@ -100,9 +105,6 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	}
 	if n.WorkerToken, err = WorkerToken(cfg); err != nil {
 		return nil, err
-	}
-	if cfg.Workers > 0 {
-		return nil, errors.New("embedded workers (workers > 0) need the worker, which this build does not include yet; run with --workers 0 and an external worker")
 	}
 	sink, err := audit.ParseSink(cfg.AuditSink)
 	if err != nil {
@@ -195,6 +197,22 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		}
 		n.servers = append(n.servers, srv)
 	}
+	if cfg.Workers > 0 {
+		orch, mp := n.URL(Orchestrator), n.URL(ModelPolicy)
+		if orch == "" || mp == "" {
+			return nil, errors.New("embedded workers (workers > 0) need this node to serve the orchestrator and Model Policy; run `agentos worker` beside split services instead")
+		}
+		for i := range cfg.Workers {
+			wk, err := worker.New(worker.Config{
+				ID: fmt.Sprintf("embedded-%d", i+1), OrchestratorURL: orch, ModelPolicyURL: mp,
+				WorkerToken: n.WorkerToken, Concurrency: EmbeddedWorkerConcurrency, Logger: logger.With("service", "worker"),
+			})
+			if err != nil {
+				return nil, err
+			}
+			n.workers = append(n.workers, wk)
+		}
+	}
 	return n, nil
 }
 
@@ -233,6 +251,11 @@ func (n *Node) Serve(ctx context.Context) error {
 	for _, run := range n.background {
 		bg.Go(func() { run(bgCtx) })
 	}
+	workCtx, stopWorkers := context.WithCancel(context.Background())
+	var workers sync.WaitGroup
+	for _, wk := range n.workers {
+		workers.Go(func() { _ = wk.Run(workCtx) })
+	}
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -241,6 +264,15 @@ func (n *Node) Serve(ctx context.Context) error {
 	n.Logger.Info("shutting down", "drain_timeout", n.Config.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), n.Config.ShutdownTimeout)
 	defer cancel()
+	// Embedded workers first: they stop leasing and finish (or hand back) their runs
+	// while the services still answer them.
+	stopWorkers()
+	workersDone := make(chan struct{})
+	go func() { workers.Wait(); close(workersDone) }()
+	select {
+	case <-workersDone:
+	case <-sctx.Done():
+	}
 	var wg sync.WaitGroup
 	shutdownErrs := make([]error, len(n.servers))
 	for i, s := range n.servers {

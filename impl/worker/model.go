@@ -1,0 +1,171 @@
+package worker
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// message is an OpenAI chat message.
+type message struct {
+	Role       string     `json:"role"`
+	Content    string     `json:"content"`
+	ToolCalls  []toolCall `json:"tool_calls,omitempty"`
+	ToolCallID string     `json:"tool_call_id,omitempty"`
+}
+
+type toolCall struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+type toolDef struct {
+	Type     string `json:"type"`
+	Function struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description,omitempty"`
+		Parameters  json.RawMessage `json:"parameters,omitempty"`
+	} `json:"function"`
+}
+
+type usage struct {
+	PromptTokens     int64 `json:"prompt_tokens"`
+	CompletionTokens int64 `json:"completion_tokens"`
+}
+
+// completion is what one streamed model call produced.
+type completion struct {
+	content   string
+	toolCalls []toolCall
+	finish    string
+	usage     usage
+}
+
+// streamChat calls Model Policy's OpenAI-compatible chat completions with streaming and
+// hands every content delta to onDelta as it arrives. It uses net/http: the generated
+// client reads an event stream to its end before returning.
+func (w *Worker) streamChat(ctx context.Context, tenantID, model string, msgs []message, tools []toolDef, onDelta func(string)) (completion, error) {
+	body := map[string]any{
+		"model": model, "messages": msgs, "stream": true,
+		"stream_options": map[string]any{"include_usage": true},
+	}
+	if len(tools) > 0 {
+		body["tools"] = tools
+	}
+	data, err := json.Marshal(body)
+	if err != nil {
+		return completion{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.ModelPolicyURL+"/v1/chat/completions", bytes.NewReader(data))
+	if err != nil {
+		return completion{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("X-Tenant-Id", tenantID)
+	resp, err := w.http.Do(req)
+	if err != nil {
+		return completion{}, fmt.Errorf("call model %s: %w", model, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		var p struct {
+			Code   string `json:"code"`
+			Detail string `json:"detail"`
+		}
+		_ = json.Unmarshal(b, &p)
+		return completion{}, &modelError{status: resp.StatusCode, code: p.Code, detail: p.Detail}
+	}
+	var out completion
+	calls := map[int]*toolCall{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		if line == "[DONE]" {
+			break
+		}
+		var chunk struct {
+			Choices []struct {
+				Delta struct {
+					Content   string `json:"content"`
+					ToolCalls []struct {
+						Index    int    `json:"index"`
+						ID       string `json:"id"`
+						Function struct {
+							Name      string `json:"name"`
+							Arguments string `json:"arguments"`
+						} `json:"function"`
+					} `json:"tool_calls"`
+				} `json:"delta"`
+				FinishReason *string `json:"finish_reason"`
+			} `json:"choices"`
+			Usage *usage `json:"usage"`
+			Error *struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(line), &chunk); err != nil {
+			return out, fmt.Errorf("decode model stream: %w", err)
+		}
+		if chunk.Error != nil {
+			return out, &modelError{status: http.StatusBadGateway, code: "model_stream_error", detail: chunk.Error.Message}
+		}
+		if chunk.Usage != nil {
+			out.usage = *chunk.Usage
+		}
+		for _, c := range chunk.Choices {
+			if c.Delta.Content != "" {
+				out.content += c.Delta.Content
+				onDelta(c.Delta.Content)
+			}
+			for _, tc := range c.Delta.ToolCalls {
+				cur := calls[tc.Index]
+				if cur == nil {
+					cur = &toolCall{Type: "function"}
+					calls[tc.Index] = cur
+				}
+				if tc.ID != "" {
+					cur.ID = tc.ID
+				}
+				cur.Function.Name += tc.Function.Name
+				cur.Function.Arguments += tc.Function.Arguments
+			}
+			if c.FinishReason != nil {
+				out.finish = *c.FinishReason
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return out, fmt.Errorf("read model stream: %w", err)
+	}
+	for i := range len(calls) {
+		if c := calls[i]; c != nil {
+			out.toolCalls = append(out.toolCalls, *c)
+		}
+	}
+	return out, nil
+}
+
+// modelError is a model call the gateway refused or could not complete.
+type modelError struct {
+	status       int
+	code, detail string
+}
+
+func (e *modelError) Error() string {
+	return fmt.Sprintf("model call failed: %d %s: %s", e.status, e.code, e.detail)
+}

@@ -1,0 +1,426 @@
+// Package worker executes runs: it leases them from the orchestrator through the
+// generated client, runs the agent loop (model calls through Model Policy, tool calls,
+// streaming every step back as events), and completes or fails them. It never touches
+// the database and never decides state or policy.
+//
+// This is the worker's core: the lease loop, heartbeats with cancellation, the agent
+// loop with streamed deltas and the builtin calculator tool. Memory, http_fetch and MCP
+// tools come with the rest of the Workers issue.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-faster/jx"
+	"github.com/ogen-go/ogen/ogenerrors"
+
+	"github.com/nexixai/agentos/gen/orchestratorapi"
+)
+
+// Config configures a worker.
+type Config struct {
+	ID              string
+	OrchestratorURL string
+	ModelPolicyURL  string
+	WorkerToken     string
+	// Concurrency is how many runs the worker executes at once.
+	Concurrency int
+	// DeltaFlush is how long model deltas are coalesced before they are posted.
+	DeltaFlush time.Duration
+	Logger     *slog.Logger
+}
+
+// Worker leases and executes runs.
+type Worker struct {
+	cfg    Config
+	orch   *orchestratorapi.Client
+	http   *http.Client
+	logger *slog.Logger
+}
+
+// New returns a worker.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.DeltaFlush <= 0 {
+		cfg.DeltaFlush = 50 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ID == "" {
+		cfg.ID = "worker"
+	}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}}
+	orch, err := orchestratorapi.NewClient(cfg.OrchestratorURL, workerCreds{cfg.WorkerToken}, orchestratorapi.WithClient(hc))
+	if err != nil {
+		return nil, err
+	}
+	return &Worker{cfg: cfg, orch: orch, http: hc, logger: cfg.Logger.With("worker_id", cfg.ID)}, nil
+}
+
+type workerCreds struct{ token string }
+
+func (c workerCreds) WorkerToken(context.Context, orchestratorapi.OperationName) (orchestratorapi.WorkerToken, error) {
+	return orchestratorapi.WorkerToken{Token: c.token}, nil
+}
+func (workerCreds) TenantHeader(context.Context, orchestratorapi.OperationName) (orchestratorapi.TenantHeader, error) {
+	return orchestratorapi.TenantHeader{}, ogenerrors.ErrSkipClientSecurity
+}
+func (workerCreds) BearerAuth(context.Context, orchestratorapi.OperationName) (orchestratorapi.BearerAuth, error) {
+	return orchestratorapi.BearerAuth{}, ogenerrors.ErrSkipClientSecurity
+}
+func (workerCreds) AdminToken(context.Context, orchestratorapi.OperationName) (orchestratorapi.AdminToken, error) {
+	return orchestratorapi.AdminToken{}, ogenerrors.ErrSkipClientSecurity
+}
+
+// Run leases and executes runs until ctx ends; then it stops leasing and waits for the
+// runs it holds to finish.
+func (w *Worker) Run(ctx context.Context) error {
+	slots := make(chan struct{}, w.cfg.Concurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		slots <- struct{}{} // wait for a free slot
+		free := 1
+		for len(slots) < cap(slots) { // take every free slot for one lease call
+			slots <- struct{}{}
+			free++
+		}
+		res, err := w.orch.LeaseRuns(ctx, &orchestratorapi.LeaseInput{
+			WorkerID: w.cfg.ID, MaxRuns: orchestratorapi.NewOptInt32(int32(free)), WaitSeconds: orchestratorapi.NewOptInt32(5),
+		})
+		leased := 0
+		if err == nil {
+			leased = len(res.Runs)
+			for _, lr := range res.Runs {
+				wg.Go(func() {
+					defer func() { <-slots }()
+					w.execute(context.WithoutCancel(ctx), lr)
+				})
+			}
+			backoff = 100 * time.Millisecond
+		}
+		for range free - leased {
+			<-slots
+		}
+		if err != nil && ctx.Err() == nil {
+			w.logger.Warn("lease runs", "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+		}
+	}
+	return nil
+}
+
+// runState is one leased run's execution.
+type runState struct {
+	w     *Worker
+	lr    orchestratorapi.LeasedRun
+	batch int
+	// stop is cancelled when the lease is lost (cause errLeaseLost) or cancellation was
+	// requested (cause errCancelled).
+	ctx  context.Context
+	stop context.CancelCauseFunc
+}
+
+var (
+	errLeaseLost = errors.New("lease lost")
+	errCancelled = errors.New("cancellation requested")
+)
+
+func (w *Worker) execute(parent context.Context, lr orchestratorapi.LeasedRun) {
+	ctx, stop := context.WithCancelCause(parent)
+	defer stop(nil)
+	rs := &runState{w: w, lr: lr, ctx: ctx, stop: stop}
+	go rs.heartbeat()
+	logger := w.logger.With("run_id", lr.Run.RunID, "attempt", lr.Lease.FencingToken)
+	output, u, err := rs.agentLoop()
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errLeaseLost):
+		logger.Info("lease lost; run abandoned")
+		return
+	case errors.Is(cause, errCancelled):
+		err = errCancelled
+	}
+	if err != nil {
+		code, msg := "agent_error", err.Error()
+		var me *modelError
+		switch {
+		case errors.Is(err, errCancelled):
+			code, msg = "cancelled", "the run was cancelled"
+		case errors.As(err, &me):
+			code = "model_error"
+		case errors.Is(err, errStepLimit):
+			code = "max_steps_exceeded"
+		case errors.Is(err, errTokenBudget):
+			code = "max_tokens_exceeded"
+		}
+		_, ferr := w.orch.FailRun(parent, &orchestratorapi.FailInput{LeaseID: lr.Lease.LeaseID, FencingToken: lr.Lease.FencingToken,
+			Error: orchestratorapi.RunError{Code: code, Message: msg}, Usage: orchestratorapi.NewOptUsage(u)}, orchestratorapi.FailRunParams{RunID: lr.Run.RunID})
+		if ferr != nil {
+			logger.Warn("report run failure", "error", ferr)
+		}
+		return
+	}
+	if _, err := w.orch.CompleteRun(parent, &orchestratorapi.CompleteInput{LeaseID: lr.Lease.LeaseID, FencingToken: lr.Lease.FencingToken,
+		Output: output, Usage: orchestratorapi.NewOptUsage(u)}, orchestratorapi.CompleteRunParams{RunID: lr.Run.RunID}); err != nil {
+		logger.Warn("complete run", "error", err)
+	}
+}
+
+// heartbeat extends the lease at a third of its lifetime and watches for cancellation.
+func (rs *runState) heartbeat() {
+	every := max(time.Until(rs.lr.Lease.ExpiresAt)/3, 100*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-rs.ctx.Done():
+			return
+		case <-t.C:
+		}
+		res, err := rs.w.orch.HeartbeatLease(rs.ctx, &orchestratorapi.HeartbeatInput{FencingToken: rs.lr.Lease.FencingToken},
+			orchestratorapi.HeartbeatLeaseParams{LeaseID: rs.lr.Lease.LeaseID})
+		switch {
+		case isLeaseLost(err):
+			rs.stop(errLeaseLost)
+			return
+		case err != nil:
+			continue // transient: the next beat may get through before the lease lapses
+		case res.CancelRequested:
+			rs.stop(errCancelled)
+			return
+		}
+	}
+}
+
+func isLeaseLost(err error) bool {
+	var p *orchestratorapi.ProblemStatusCode
+	return errors.As(err, &p) && p.StatusCode == http.StatusConflict
+}
+
+// post appends events under the lease; a 409 stops the run at once.
+func (rs *runState) post(events ...orchestratorapi.WorkerEvent) error {
+	rs.batch++
+	res, err := rs.w.orch.AppendRunEvents(rs.ctx, &orchestratorapi.AppendEventsInput{
+		LeaseID: rs.lr.Lease.LeaseID, FencingToken: rs.lr.Lease.FencingToken,
+		BatchID: orchestratorapi.NewOptString(strconv.Itoa(rs.batch)), Events: events,
+	}, orchestratorapi.AppendRunEventsParams{RunID: rs.lr.Run.RunID})
+	if isLeaseLost(err) {
+		rs.stop(errLeaseLost)
+		return errLeaseLost
+	}
+	if err == nil && res.CancelRequested {
+		rs.stop(errCancelled)
+	}
+	return err
+}
+
+func event(typ orchestratorapi.WorkerEventType, data map[string]any) orchestratorapi.WorkerEvent {
+	d := orchestratorapi.WorkerEventData{}
+	for k, v := range data {
+		b, err := json.Marshal(v)
+		if err != nil {
+			continue
+		}
+		d[k] = jx.Raw(b)
+	}
+	return orchestratorapi.WorkerEvent{Type: typ, Data: orchestratorapi.NewOptWorkerEventData(d)}
+}
+
+var (
+	errStepLimit   = errors.New("the agent reached max_steps without a final answer")
+	errTokenBudget = errors.New("the agent used its max_tokens budget")
+)
+
+// agentLoop calls the model with the conversation so far, streams its deltas, runs the
+// tools it calls, and repeats until a final answer, a limit, or a stop.
+func (rs *runState) agentLoop() (string, orchestratorapi.Usage, error) {
+	agent := rs.lr.Agent
+	var total orchestratorapi.Usage
+	msgs := []message{}
+	if agent.Instructions != "" {
+		msgs = append(msgs, message{Role: "system", Content: agent.Instructions})
+	}
+	msgs = append(msgs, message{Role: "user", Content: rs.lr.Run.Input})
+	tools := toolDefs(agent)
+	maxSteps := int(agent.Limits.MaxSteps.Or(10))
+	for step := 0; step < maxSteps; step++ {
+		if err := rs.ctx.Err(); err != nil {
+			return "", total, err
+		}
+		res, err := rs.modelStep(msgs, tools)
+		total.PromptTokens += res.usage.PromptTokens
+		total.CompletionTokens += res.usage.CompletionTokens
+		if err != nil {
+			return "", total, err
+		}
+		if err := rs.post(event(orchestratorapi.WorkerEventTypeModelMessage, map[string]any{
+			"role": "assistant", "content": res.content, "tool_calls": res.toolCalls, "finish_reason": res.finish,
+		})); err != nil {
+			return "", total, err
+		}
+		if budget := agent.Limits.MaxTokens.Or(0); budget > 0 && total.PromptTokens+total.CompletionTokens > budget {
+			return "", total, errTokenBudget
+		}
+		if len(res.toolCalls) == 0 {
+			return res.content, total, nil
+		}
+		msgs = append(msgs, message{Role: "assistant", Content: res.content, ToolCalls: res.toolCalls})
+		results, err := rs.runTools(res.toolCalls)
+		if err != nil {
+			return "", total, err
+		}
+		msgs = append(msgs, results...)
+	}
+	return "", total, errStepLimit
+}
+
+// modelStep makes one streamed model call, posting deltas every DeltaFlush.
+func (rs *runState) modelStep(msgs []message, tools []toolDef) (completion, error) {
+	var (
+		mu      sync.Mutex
+		pending strings.Builder
+		postErr error
+	)
+	flush := func() {
+		mu.Lock()
+		text := pending.String()
+		pending.Reset()
+		mu.Unlock()
+		if text == "" {
+			return
+		}
+		if err := rs.post(event(orchestratorapi.WorkerEventTypeModelDelta, map[string]any{"text": text})); err != nil {
+			mu.Lock()
+			postErr = err
+			mu.Unlock()
+		}
+	}
+	done := make(chan struct{})
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		t := time.NewTicker(rs.w.cfg.DeltaFlush)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				flush()
+				return
+			case <-t.C:
+				flush()
+			}
+		}
+	}()
+	res, err := rs.w.streamChat(rs.ctx, string(rs.lr.Run.TenantID), rs.lr.Agent.Model, msgs, tools, func(delta string) {
+		mu.Lock()
+		pending.WriteString(delta)
+		mu.Unlock()
+	})
+	close(done)
+	<-flushed
+	if err == nil {
+		err = postErr
+	}
+	return res, err
+}
+
+// runTools executes the calls in parallel, posting tool.call and tool.result events. A
+// tool's failure is its result, for the model to read; it does not fail the run.
+func (rs *runState) runTools(calls []toolCall) ([]message, error) {
+	for _, c := range calls {
+		if err := rs.post(event(orchestratorapi.WorkerEventTypeToolCall, map[string]any{
+			"id": c.ID, "name": c.Function.Name, "arguments": json.RawMessage(validJSON(c.Function.Arguments)),
+		})); err != nil {
+			return nil, err
+		}
+	}
+	results := make([]message, len(calls))
+	var wg sync.WaitGroup
+	for i, c := range calls {
+		wg.Go(func() {
+			out, err := rs.callTool(c)
+			if err != nil {
+				out = "error: " + err.Error()
+			}
+			results[i] = message{Role: "tool", Content: out, ToolCallID: c.ID}
+		})
+	}
+	wg.Wait()
+	for i, c := range calls {
+		if err := rs.post(event(orchestratorapi.WorkerEventTypeToolResult, map[string]any{
+			"id": c.ID, "name": c.Function.Name, "content": results[i].Content,
+		})); err != nil {
+			return nil, err
+		}
+	}
+	return results, rs.ctx.Err()
+}
+
+func (rs *runState) callTool(c toolCall) (string, error) {
+	switch c.Function.Name {
+	case "calculator":
+		var args struct {
+			Expression string `json:"expression"`
+		}
+		if err := json.Unmarshal([]byte(validJSON(c.Function.Arguments)), &args); err != nil {
+			return "", fmt.Errorf("calculator arguments: %w", err)
+		}
+		v, err := Calculate(args.Expression)
+		if err != nil {
+			return "", err
+		}
+		return strconv.FormatFloat(v, 'g', -1, 64), nil
+	}
+	return "", fmt.Errorf("tool %q has no executor in this worker", c.Function.Name)
+}
+
+func validJSON(s string) string {
+	if json.Valid([]byte(s)) {
+		return s
+	}
+	return "{}"
+}
+
+// toolDefs offers the agent's function tools and the builtins this worker executes.
+func toolDefs(a orchestratorapi.Agent) []toolDef {
+	var out []toolDef
+	for _, t := range a.Tools {
+		typ := t.Type.Or(orchestratorapi.ToolTypeFunction)
+		if typ == orchestratorapi.ToolTypeMcp {
+			continue
+		}
+		var d toolDef
+		d.Type = "function"
+		d.Function.Name = t.Name
+		d.Function.Description = t.Description.Or("")
+		if params, ok := t.Parameters.Get(); ok {
+			m := map[string]json.RawMessage{}
+			for k, v := range params {
+				m[k] = json.RawMessage(v)
+			}
+			d.Function.Parameters, _ = json.Marshal(m)
+		} else if t.Name == "calculator" && typ == orchestratorapi.ToolTypeBuiltin {
+			d.Function.Description = "Evaluates an arithmetic expression (+ - * / and parentheses)."
+			d.Function.Parameters = json.RawMessage(`{"type":"object","properties":{"expression":{"type":"string"}},"required":["expression"]}`)
+		}
+		out = append(out, d)
+	}
+	return out
+}

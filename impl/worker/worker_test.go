@@ -1,0 +1,97 @@
+package worker_test
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ogen-go/ogen/ogenerrors"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nexixai/agentos/gen/orchestratorapi"
+	"github.com/nexixai/agentos/impl/worker"
+	"github.com/nexixai/agentos/internal/config"
+	"github.com/nexixai/agentos/internal/platform"
+)
+
+type tenantCreds struct{ tenant string }
+
+func (c tenantCreds) TenantHeader(context.Context, orchestratorapi.OperationName) (orchestratorapi.TenantHeader, error) {
+	return orchestratorapi.TenantHeader{APIKey: c.tenant}, nil
+}
+func (tenantCreds) BearerAuth(context.Context, orchestratorapi.OperationName) (orchestratorapi.BearerAuth, error) {
+	return orchestratorapi.BearerAuth{}, ogenerrors.ErrSkipClientSecurity
+}
+func (tenantCreds) AdminToken(context.Context, orchestratorapi.OperationName) (orchestratorapi.AdminToken, error) {
+	return orchestratorapi.AdminToken{}, ogenerrors.ErrSkipClientSecurity
+}
+func (tenantCreds) WorkerToken(context.Context, orchestratorapi.OperationName) (orchestratorapi.WorkerToken, error) {
+	return orchestratorapi.WorkerToken{}, ogenerrors.ErrSkipClientSecurity
+}
+
+// An embedded worker runs an agent loop end to end: the builtin model calls the
+// calculator, the worker executes it, and the model's final answer completes the run,
+// with every step in the event log.
+func TestEmbeddedWorkerRunsAnAgentLoop(t *testing.T) {
+	t.Parallel()
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.OrchestratorAddr, cfg.ModelPolicyAddr, cfg.FederationAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.AuditSink = "none"
+	cfg.Workers = 1
+	require.NoError(t, cfg.Validate())
+	node, err := platform.New(context.Background(), cfg, slog.New(slog.DiscardHandler), platform.Options{})
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- node.Serve(ctx) }()
+	t.Cleanup(func() { stop(); require.NoError(t, <-done) })
+
+	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), tenantCreds{cfg.DefaultTenant})
+	require.NoError(t, err)
+	_, err = c.PutAgent(ctx, &orchestratorapi.AgentInput{
+		Model: "builtin-chat", Instructions: orchestratorapi.NewOptString("Use the calculator."),
+		Tools: []orchestratorapi.Tool{{Name: "calculator", Type: orchestratorapi.NewOptToolType(orchestratorapi.ToolTypeBuiltin)}},
+	}, orchestratorapi.PutAgentParams{AgentID: "calc"})
+	require.NoError(t, err)
+	res, err := c.CreateRun(ctx, &orchestratorapi.RunInput{Input: `/tool calculator {"expression": "6 * (3 + 4)"}`}, orchestratorapi.CreateRunParams{AgentID: "calc"})
+	require.NoError(t, err)
+
+	run, err := c.WaitRun(ctx, orchestratorapi.WaitRunParams{RunID: res.Response.RunID, Timeout: orchestratorapi.NewOptString("30s")})
+	require.NoError(t, err)
+	require.Equal(t, orchestratorapi.RunStatusCompleted, run.Status, "run error: %+v", run.Error)
+	require.Equal(t, "The tool returned: 42", run.Output.Or(""))
+	require.Positive(t, run.Usage.PromptTokens)
+	require.Positive(t, run.Usage.CompletionTokens)
+
+	page, err := c.GetRunEvents(ctx, orchestratorapi.GetRunEventsParams{RunID: run.RunID, Format: orchestratorapi.NewOptGetRunEventsFormat(orchestratorapi.GetRunEventsFormatJSON), Limit: orchestratorapi.NewOptInt32(1000)})
+	require.NoError(t, err)
+	var types []string
+	var deltas strings.Builder
+	for _, e := range page.(*orchestratorapi.RunEventPage).Events {
+		if e.Type == "model.delta" {
+			deltas.WriteString(strings.Trim(string(e.Data["text"]), `"`))
+			continue
+		}
+		types = append(types, e.Type)
+	}
+	require.Equal(t, []string{"run.queued", "run.started", "model.message", "tool.call", "tool.result", "model.message", "run.completed"}, types)
+	require.Equal(t, "The tool returned: 42", deltas.String(), "the streamed deltas add up to the answer")
+}
+
+func TestCalculate(t *testing.T) {
+	t.Parallel()
+	for expr, want := range map[string]float64{"1+2*3": 7, "(1+2)*3": 9, "-4 / 2": -2, "2.5*4": 10, " 7 ": 7, "--3": 3} {
+		got, err := worker.Calculate(expr)
+		require.NoError(t, err, expr)
+		require.InDelta(t, want, got, 1e-9, expr)
+	}
+	for _, bad := range []string{"", "1/0", "2+", "(1", "1)", "abc", strings.Repeat("(", 100) + "1" + strings.Repeat(")", 100)} {
+		_, err := worker.Calculate(bad)
+		require.Error(t, err, bad)
+	}
+}
+
+var _ = time.Second
