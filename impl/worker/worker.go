@@ -183,9 +183,10 @@ func (w *Worker) execute(parent context.Context, lr orchestratorapi.LeasedRun) {
 	}
 }
 
-// heartbeat extends the lease at a third of its lifetime and watches for cancellation.
+// heartbeat extends the lease and watches for cancellation: every half second (so a
+// cancel stops the run within about a second), or a third of the lease if that is shorter.
 func (rs *runState) heartbeat() {
-	every := max(time.Until(rs.lr.Lease.ExpiresAt)/3, 100*time.Millisecond)
+	every := max(min(time.Until(rs.lr.Lease.ExpiresAt)/3, 500*time.Millisecond), 50*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -15,6 +15,7 @@ func newServeCmd(g *globals) *cobra.Command {
 	var (
 		orchAddr, mpAddr, fedAddr string
 		workers                   int
+		noDemo                    bool
 	)
 	cmd := &cobra.Command{
 		Use:       "serve [orchestrator|modelpolicy|federation]",
@@ -32,6 +33,9 @@ func newServeCmd(g *globals) *cobra.Command {
 				}
 				if cmd.Flags().Changed("workers") {
 					c.Workers = workers
+				}
+				if noDemo {
+					c.SeedDemoAgent = false
 				}
 				return nil
 			})
@@ -56,6 +60,7 @@ func newServeCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&orchAddr, "orchestrator-addr", "", "orchestrator listen address (default 127.0.0.1:50081)")
 	cmd.Flags().StringVar(&mpAddr, "modelpolicy-addr", "", "model policy listen address (default 127.0.0.1:50082)")
 	cmd.Flags().StringVar(&fedAddr, "federation-addr", "", "federation listen address (default 127.0.0.1:50083)")
+	cmd.Flags().BoolVar(&noDemo, "no-demo-agent", false, "do not seed the example agent demo (seed_demo_agent / AGENTOS_SEED_DEMO_AGENT)")
 	cmd.Flags().IntVar(&workers, "workers", 0, "embedded workers (0 = none; overrides workers / AGENTOS_WORKERS)")
 	return cmd
 }

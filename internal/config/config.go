@@ -42,6 +42,7 @@ type Config struct {
 	PprofAddr       string        `yaml:"pprof_addr" env:"AGENTOS_PPROF_ADDR" default:"" doc:"Listen address of Go's net/http/pprof profiling endpoints (empty = off; never expose it publicly)."`
 	LogFormat       string        `yaml:"log_format" env:"AGENTOS_LOG_FORMAT" default:"json" doc:"json or text."`
 
+	SeedDemoAgent bool   `yaml:"seed_demo_agent" env:"AGENTOS_SEED_DEMO_AGENT" default:"true" doc:"Create the example agent demo in the default tenant on first start (flag --no-demo-agent turns it off)."`
 	DefaultTenant string `yaml:"default_tenant" env:"AGENTOS_DEFAULT_TENANT" default:"tnt_demo" doc:"Tenant seeded at start."`
 	AuditSink     string `yaml:"audit_sink" env:"AGENTOS_AUDIT_SINK" default:"file:<data_dir>/audit/audit.log" doc:"Where audit records are written besides the database: stdout, stderr, file:PATH or none."`
 

@@ -20,9 +20,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"github.com/nexixai/agentos/impl/federation"
 	"github.com/nexixai/agentos/impl/modelpolicy"
 	"github.com/nexixai/agentos/impl/orchestrator"
+	"github.com/nexixai/agentos/impl/orchestrator/store"
 	"github.com/nexixai/agentos/impl/worker"
 	"github.com/nexixai/agentos/internal/audit"
 	"github.com/nexixai/agentos/internal/buildinfo"
@@ -99,6 +102,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 	}()
 	if err := tenant.EnsureDefault(ctx, d.DB, cfg.DefaultTenant, time.Now()); err != nil {
 		return nil, fmt.Errorf("seed default tenant: %w", err)
+	}
+	if cfg.SeedDemoAgent && slices.Contains(services, Orchestrator) {
+		if err := seedDemoAgent(ctx, d, cfg.DefaultTenant); err != nil {
+			return nil, err
+		}
 	}
 	if n.AdminToken, err = AdminToken(cfg); err != nil {
 		return nil, err
@@ -214,6 +222,31 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		}
 	}
 	return n, nil
+}
+
+// DemoAgentID is the example agent seeded in the default tenant.
+const DemoAgentID = "demo"
+
+// seedDemoAgent creates the example agent once: a tenant that deleted it does not get it
+// back on the next start.
+func seedDemoAgent(ctx context.Context, d *db.DB, tenantID string) error {
+	return d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		seen, err := store.EverExisted(ctx, tx, tenantID, DemoAgentID)
+		if err != nil || seen {
+			return err
+		}
+		_, _, err = store.PutAgent(ctx, tx, tenantID, DemoAgentID, store.AgentSpec{
+			Model:        "builtin-chat",
+			Instructions: "You are the AgentOS demo agent. Use the calculator for arithmetic.",
+			Description:  "Example agent seeded on first start: the offline builtin model and the calculator tool. Try the input: /tool calculator {\"expression\": \"6 * 7\"}",
+			Tools:        []store.Tool{{Name: "calculator", Type: "builtin"}},
+			Labels:       map[string]string{"example": "true"},
+		}, time.Now())
+		if err != nil {
+			return fmt.Errorf("seed demo agent: %w", err)
+		}
+		return nil
+	})
 }
 
 // OpenDB opens and migrates the configured database.

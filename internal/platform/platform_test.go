@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nexixai/agentos/impl/orchestrator/store"
 	"github.com/nexixai/agentos/internal/config"
 	"github.com/nexixai/agentos/internal/platform"
 )
@@ -116,6 +117,47 @@ func TestSingleServiceNode(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+	stop()
+	require.NoError(t, <-done)
+}
+
+// The demo agent is seeded once: not again after the tenant deleted it, and not at all
+// when turned off.
+func TestDemoAgentSeededOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := testConfig(t)
+	start := func(cfg config.Config) *platform.Node {
+		node, err := platform.New(ctx, cfg, slog.New(slog.DiscardHandler), platform.Options{Services: []string{platform.Orchestrator}})
+		require.NoError(t, err)
+		return node
+	}
+	node := start(cfg)
+	a, err := store.GetAgent(ctx, node.DB.DB, cfg.DefaultTenant, platform.DemoAgentID, 0)
+	require.NoError(t, err)
+	require.Equal(t, "builtin-chat", a.Spec.Model)
+	require.Equal(t, "calculator", a.Spec.Tools[0].Name)
+	require.NoError(t, store.DeleteAgent(ctx, node.DB.DB, cfg.DefaultTenant, platform.DemoAgentID, time.Now()))
+	stopNode(t, node)
+
+	node = start(cfg)
+	_, err = store.GetAgent(ctx, node.DB.DB, cfg.DefaultTenant, platform.DemoAgentID, 0)
+	require.ErrorIs(t, err, store.ErrNotFound, "a deleted demo agent stays deleted")
+	stopNode(t, node)
+
+	off := testConfig(t)
+	off.SeedDemoAgent = false
+	node = start(off)
+	_, err = store.GetAgent(ctx, node.DB.DB, off.DefaultTenant, platform.DemoAgentID, 0)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	stopNode(t, node)
+}
+
+func stopNode(t *testing.T, node *platform.Node) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- node.Serve(ctx) }()
 	stop()
 	require.NoError(t, <-done)
 }

@@ -240,6 +240,11 @@ func LatestAgent(ctx context.Context, db bun.IDB, tenantID, id string) (Agent, e
 	return Agent{ID: id, Version: row.Version, Spec: spec, CreatedAt: utc(row.CreatedAt), UpdatedAt: utc(row.UpdatedAt)}, nil
 }
 
+// EverExisted reports whether the tenant has, or had, an agent with this id.
+func EverExisted(ctx context.Context, db bun.IDB, tenantID, id string) (bool, error) {
+	return db.NewSelect().Model((*agentRow)(nil)).Where("tenant_id = ? AND id = ?", tenantID, id).Exists(ctx)
+}
+
 // GetAgent returns the agent at version (0 = latest). A deleted agent is not found.
 func GetAgent(ctx context.Context, db bun.IDB, tenantID, id string, version int64) (Agent, error) {
 	var row agentRow
