@@ -57,8 +57,8 @@ fuzz: ## Run each request fuzz target matching FUZZ for FUZZTIME: make fuzz FUZZ
 	done
 
 .PHONY: run
-run: build ## Start the whole platform on the embedded default (SQLite in ./data)
-	$(BIN) serve --data-dir ./data
+run: build ## Start the whole platform on the embedded default (SQLite in ./data, two embedded workers)
+	$(BIN) serve --data-dir ./data --workers 2
 
 .PHONY: bench
 bench: ## Run the benchmarks and load tests (PostgreSQL on 127.0.0.1) and write docs/benchmarks.md
