@@ -3,6 +3,8 @@ package worker_test
 import (
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexixai/agentos/gen/orchestratorapi"
+	"github.com/nexixai/agentos/impl/modelpolicy/upstreamtest"
 	"github.com/nexixai/agentos/impl/worker"
 	"github.com/nexixai/agentos/internal/config"
 	"github.com/nexixai/agentos/internal/platform"
@@ -94,4 +97,66 @@ func TestCalculate(t *testing.T) {
 	}
 }
 
-var _ = time.Second
+
+// A cancel in the middle of a slow model stream ends the run cancelled within about a
+// second: the worker sees cancel_requested on its next heartbeat or event post.
+func TestCancelMidStream(t *testing.T) {
+	t.Parallel()
+	upstream := upstreamtest.New(upstreamtest.Behavior{Words: 400, ChunkDelay: 50 * time.Millisecond}, false)
+	t.Cleanup(upstream.Close)
+	dir := t.TempDir()
+	providers := filepath.Join(dir, "providers.yaml")
+	require.NoError(t, os.WriteFile(providers, []byte(`providers:
+  - name: slow
+    type: openai
+    base_url: `+upstream.BaseURL()+`
+models:
+  - name: slow-chat
+    type: chat
+    deployments: [{provider: slow}]
+`), 0o600))
+	cfg := config.Defaults()
+	cfg.DataDir = dir
+	cfg.OrchestratorAddr, cfg.ModelPolicyAddr, cfg.FederationAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.AuditSink = "none"
+	cfg.Workers = 1
+	cfg.ModelProvidersFile = providers
+	require.NoError(t, cfg.Validate())
+	node, err := platform.New(context.Background(), cfg, slog.New(slog.DiscardHandler), platform.Options{})
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- node.Serve(ctx) }()
+	t.Cleanup(func() { stop(); require.NoError(t, <-done) })
+
+	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), tenantCreds{cfg.DefaultTenant})
+	require.NoError(t, err)
+	_, err = c.PutAgent(ctx, &orchestratorapi.AgentInput{Model: "slow-chat"}, orchestratorapi.PutAgentParams{AgentID: "slow"})
+	require.NoError(t, err)
+	res, err := c.CreateRun(ctx, &orchestratorapi.RunInput{Input: "talk for a long time"}, orchestratorapi.CreateRunParams{AgentID: "slow"})
+	require.NoError(t, err)
+	id := res.Response.RunID
+
+	// Wait until deltas are streaming, then cancel.
+	require.Eventually(t, func() bool {
+		page, err := c.GetRunEvents(ctx, orchestratorapi.GetRunEventsParams{RunID: id, Format: orchestratorapi.NewOptGetRunEventsFormat(orchestratorapi.GetRunEventsFormatJSON)})
+		if err != nil {
+			return false
+		}
+		for _, e := range page.(*orchestratorapi.RunEventPage).Events {
+			if e.Type == "model.delta" {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 20*time.Millisecond, "the model never started streaming")
+	cancelled := time.Now()
+	_, err = c.CancelRun(ctx, orchestratorapi.CancelRunParams{RunID: id})
+	require.NoError(t, err)
+	run, err := c.WaitRun(ctx, orchestratorapi.WaitRunParams{RunID: id, Timeout: orchestratorapi.NewOptString("10s")})
+	require.NoError(t, err)
+	require.Equal(t, orchestratorapi.RunStatusCancelled, run.Status)
+	elapsed := time.Since(cancelled)
+	t.Logf("cancelled %s after the request", elapsed)
+	require.Less(t, elapsed, time.Second, "run.cancelled arrives within a second of the request")
+}
