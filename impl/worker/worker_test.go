@@ -97,7 +97,6 @@ func TestCalculate(t *testing.T) {
 	}
 }
 
-
 // A cancel in the middle of a slow model stream ends the run cancelled within about a
 // second: the worker sees cancel_requested on its next heartbeat or event post.
 func TestCancelMidStream(t *testing.T) {
