@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/go-faster/jx"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/ogen-go/ogen/ogenerrors"
 
 	"github.com/nexixai/agentos/gen/orchestratorapi"
@@ -375,6 +376,9 @@ func (rs *runState) runTools(calls []toolCall) ([]message, error) {
 }
 
 func (rs *runState) callTool(c toolCall) (string, error) {
+	if err := validateArguments(rs.lr.Agent, c); err != nil {
+		return "", err
+	}
 	switch c.Function.Name {
 	case "calculator":
 		var args struct {
@@ -391,6 +395,51 @@ func (rs *runState) callTool(c toolCall) (string, error) {
 	}
 	return "", fmt.Errorf("tool %q has no executor in this worker", c.Function.Name)
 }
+
+// validateArguments checks a call's arguments against its tool's JSON Schema before the
+// tool runs; a violation is the tool's result, for the model to correct.
+func validateArguments(a orchestratorapi.Agent, c toolCall) error {
+	var schema json.RawMessage
+	for _, t := range a.Tools {
+		if t.Name != c.Function.Name {
+			continue
+		}
+		if params, ok := t.Parameters.Get(); ok {
+			m := map[string]json.RawMessage{}
+			for k, v := range params {
+				m[k] = json.RawMessage(v)
+			}
+			schema, _ = json.Marshal(m)
+		} else if t.Name == "calculator" {
+			schema = json.RawMessage(calculatorSchema)
+		}
+	}
+	if schema == nil {
+		return nil
+	}
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(string(schema)))
+	if err != nil {
+		return fmt.Errorf("tool %q has an unreadable parameter schema: %w", c.Function.Name, err)
+	}
+	comp := jsonschema.NewCompiler()
+	if err := comp.AddResource("tool.json", doc); err != nil {
+		return err
+	}
+	sch, err := comp.Compile("tool.json")
+	if err != nil {
+		return fmt.Errorf("tool %q has an invalid parameter schema: %w", c.Function.Name, err)
+	}
+	args, err := jsonschema.UnmarshalJSON(strings.NewReader(c.Function.Arguments))
+	if err != nil {
+		return fmt.Errorf("arguments of %q are not JSON: %w", c.Function.Name, err)
+	}
+	if err := sch.Validate(args); err != nil {
+		return fmt.Errorf("arguments of %q do not match its parameters: %v", c.Function.Name, err)
+	}
+	return nil
+}
+
+const calculatorSchema = `{"type":"object","properties":{"expression":{"type":"string"}},"required":["expression"]}`
 
 func validJSON(s string) string {
 	if json.Valid([]byte(s)) {
@@ -419,7 +468,7 @@ func toolDefs(a orchestratorapi.Agent) []toolDef {
 			d.Function.Parameters, _ = json.Marshal(m)
 		} else if t.Name == "calculator" && typ == orchestratorapi.ToolTypeBuiltin {
 			d.Function.Description = "Evaluates an arithmetic expression (+ - * / and parentheses)."
-			d.Function.Parameters = json.RawMessage(`{"type":"object","properties":{"expression":{"type":"string"}},"required":["expression"]}`)
+			d.Function.Parameters = json.RawMessage(calculatorSchema)
 		}
 		out = append(out, d)
 	}
