@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/go-faster/jx"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/ogen-go/ogen/ogenerrors"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/nexixai/agentos/gen/orchestratorapi"
 )
