@@ -199,6 +199,7 @@ func (w *world) register(sc *godog.ScenarioContext) {
 	w.registerSpec(sc)
 	w.registerOrchestrator(sc)
 	w.registerCLIRuns(sc)
+	w.registerMemory(sc)
 	w.registerModelPolicy(sc)
 }
 

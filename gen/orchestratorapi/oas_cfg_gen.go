@@ -14,7 +14,9 @@ import (
 
 var regexMap = map[string]ogenregex.Regexp{
 	"^[0-9]{1,6}(ms|s|m)$":                  ogenregex.MustCompile("^[0-9]{1,6}(ms|s|m)$"),
+	"^[A-Za-z0-9][A-Za-z0-9_.\\-]{0,255}$":  ogenregex.MustCompile("^[A-Za-z0-9][A-Za-z0-9_.\\-]{0,255}$"),
 	"^[A-Za-z0-9][A-Za-z0-9_.\\-]{0,62}$":   ogenregex.MustCompile("^[A-Za-z0-9][A-Za-z0-9_.\\-]{0,62}$"),
+	"^[A-Za-z0-9][A-Za-z0-9_.\\-]{0,63}$":   ogenregex.MustCompile("^[A-Za-z0-9][A-Za-z0-9_.\\-]{0,63}$"),
 	"^[A-Za-z0-9_.\\-/]{1,63}=[^=]{0,256}$": ogenregex.MustCompile("^[A-Za-z0-9_.\\-/]{1,63}=[^=]{0,256}$"),
 	"^[A-Za-z0-9_\\-]{1,64}$":               ogenregex.MustCompile("^[A-Za-z0-9_\\-]{1,64}$"),
 	"^[a-z0-9][a-z0-9_-]{1,62}$":            ogenregex.MustCompile("^[a-z0-9][a-z0-9_-]{1,62}$"),

@@ -56,6 +56,12 @@ type Invoker interface {
 	//
 	// DELETE /v1/agents/{agent_id}
 	DeleteAgent(ctx context.Context, params DeleteAgentParams) error
+	// DeleteMemory invokes deleteMemory operation.
+	//
+	// Delete a memory item.
+	//
+	// DELETE /v1/memory/{namespace}/{key}
+	DeleteMemory(ctx context.Context, params DeleteMemoryParams) error
 	// DeleteTenant invokes deleteTenant operation.
 	//
 	// Delete a tenant.
@@ -87,6 +93,12 @@ type Invoker interface {
 	//
 	// GET /v1/health
 	GetHealth(ctx context.Context) (*Health, error)
+	// GetMemory invokes getMemory operation.
+	//
+	// Read a memory item.
+	//
+	// GET /v1/memory/{namespace}/{key}
+	GetMemory(ctx context.Context, params GetMemoryParams) (*MemoryItem, error)
 	// GetReadiness invokes getReadiness operation.
 	//
 	// Readiness of the orchestrator (its database answers).
@@ -151,12 +163,25 @@ type Invoker interface {
 	//
 	// PUT /v1/agents/{agent_id}
 	PutAgent(ctx context.Context, request *AgentInput, params PutAgentParams) (PutAgentRes, error)
+	// PutMemory invokes putMemory operation.
+	//
+	// Store a memory item (its text is embedded for search), replacing one with the same key.
+	//
+	// PUT /v1/memory/{namespace}/{key}
+	PutMemory(ctx context.Context, request *MemoryInput, params PutMemoryParams) (*MemoryItem, error)
 	// PutTenant invokes putTenant operation.
 	//
 	// Create or replace a tenant.
 	//
 	// PUT /v1/tenants/{tenant_id}
 	PutTenant(ctx context.Context, request *TenantInput, params PutTenantParams) (PutTenantRes, error)
+	// SearchMemory invokes searchMemory operation.
+	//
+	// The items of a namespace most similar to a query (cosine similarity of embeddings made by Model
+	// Policy).
+	//
+	// POST /v1/memory/{namespace}:search
+	SearchMemory(ctx context.Context, request *MemorySearchInput, params SearchMemoryParams) (*MemorySearchResult, error)
 	// WaitRun invokes waitRun operation.
 	//
 	// Wait until the run ends or the timeout passes, then return it.
@@ -760,6 +785,131 @@ func (c *Client) sendDeleteAgent(ctx context.Context, params DeleteAgentParams) 
 	return result, nil
 }
 
+// DeleteMemory invokes deleteMemory operation.
+//
+// Delete a memory item.
+//
+// DELETE /v1/memory/{namespace}/{key}
+func (c *Client) DeleteMemory(ctx context.Context, params DeleteMemoryParams) error {
+	_, err := c.sendDeleteMemory(ctx, params)
+	return err
+}
+
+func (c *Client) sendDeleteMemory(ctx context.Context, params DeleteMemoryParams) (res *DeleteMemoryNoContent, err error) {
+
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [4]string
+	pathParts[0] = "/v1/memory/"
+	{
+		// Encode "namespace" parameter.
+		e := uri.NewPathEncoder(uri.PathEncoderConfig{
+			Param:   "namespace",
+			Style:   uri.PathStyleSimple,
+			Explode: false,
+		})
+		if err := func() error {
+			return e.EncodeValue(conv.StringToString(params.Namespace))
+		}(); err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		encoded, err := e.Result()
+		if err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		pathParts[1] = encoded
+	}
+	pathParts[2] = "/"
+	{
+		// Encode "key" parameter.
+		e := uri.NewPathEncoder(uri.PathEncoderConfig{
+			Param:   "key",
+			Style:   uri.PathStyleSimple,
+			Explode: false,
+		})
+		if err := func() error {
+			return e.EncodeValue(conv.StringToString(params.Key))
+		}(); err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		encoded, err := e.Result()
+		if err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		pathParts[3] = encoded
+	}
+	uri.AddPathParts(u, pathParts[:]...)
+
+	r, err := ht.NewRequest(ctx, "DELETE", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+
+			switch err := c.securityTenantHeader(ctx, DeleteMemoryOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"TenantHeader\"")
+			}
+		}
+		{
+
+			switch err := c.securityBearerAuth(ctx, DeleteMemoryOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 1
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+				{0b00000010},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	result, err := decodeDeleteMemoryResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
 // DeleteTenant invokes deleteTenant operation.
 //
 // Delete a tenant.
@@ -1212,6 +1362,131 @@ func (c *Client) sendGetHealth(ctx context.Context) (res *Health, err error) {
 	}()
 
 	result, err := decodeGetHealthResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
+// GetMemory invokes getMemory operation.
+//
+// Read a memory item.
+//
+// GET /v1/memory/{namespace}/{key}
+func (c *Client) GetMemory(ctx context.Context, params GetMemoryParams) (*MemoryItem, error) {
+	res, err := c.sendGetMemory(ctx, params)
+	return res, err
+}
+
+func (c *Client) sendGetMemory(ctx context.Context, params GetMemoryParams) (res *MemoryItem, err error) {
+
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [4]string
+	pathParts[0] = "/v1/memory/"
+	{
+		// Encode "namespace" parameter.
+		e := uri.NewPathEncoder(uri.PathEncoderConfig{
+			Param:   "namespace",
+			Style:   uri.PathStyleSimple,
+			Explode: false,
+		})
+		if err := func() error {
+			return e.EncodeValue(conv.StringToString(params.Namespace))
+		}(); err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		encoded, err := e.Result()
+		if err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		pathParts[1] = encoded
+	}
+	pathParts[2] = "/"
+	{
+		// Encode "key" parameter.
+		e := uri.NewPathEncoder(uri.PathEncoderConfig{
+			Param:   "key",
+			Style:   uri.PathStyleSimple,
+			Explode: false,
+		})
+		if err := func() error {
+			return e.EncodeValue(conv.StringToString(params.Key))
+		}(); err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		encoded, err := e.Result()
+		if err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		pathParts[3] = encoded
+	}
+	uri.AddPathParts(u, pathParts[:]...)
+
+	r, err := ht.NewRequest(ctx, "GET", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+
+			switch err := c.securityTenantHeader(ctx, GetMemoryOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"TenantHeader\"")
+			}
+		}
+		{
+
+			switch err := c.securityBearerAuth(ctx, GetMemoryOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 1
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+				{0b00000010},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	result, err := decodeGetMemoryResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
 	}
@@ -2410,6 +2685,134 @@ func (c *Client) sendPutAgent(ctx context.Context, request *AgentInput, params P
 	return result, nil
 }
 
+// PutMemory invokes putMemory operation.
+//
+// Store a memory item (its text is embedded for search), replacing one with the same key.
+//
+// PUT /v1/memory/{namespace}/{key}
+func (c *Client) PutMemory(ctx context.Context, request *MemoryInput, params PutMemoryParams) (*MemoryItem, error) {
+	res, err := c.sendPutMemory(ctx, request, params)
+	return res, err
+}
+
+func (c *Client) sendPutMemory(ctx context.Context, request *MemoryInput, params PutMemoryParams) (res *MemoryItem, err error) {
+
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [4]string
+	pathParts[0] = "/v1/memory/"
+	{
+		// Encode "namespace" parameter.
+		e := uri.NewPathEncoder(uri.PathEncoderConfig{
+			Param:   "namespace",
+			Style:   uri.PathStyleSimple,
+			Explode: false,
+		})
+		if err := func() error {
+			return e.EncodeValue(conv.StringToString(params.Namespace))
+		}(); err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		encoded, err := e.Result()
+		if err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		pathParts[1] = encoded
+	}
+	pathParts[2] = "/"
+	{
+		// Encode "key" parameter.
+		e := uri.NewPathEncoder(uri.PathEncoderConfig{
+			Param:   "key",
+			Style:   uri.PathStyleSimple,
+			Explode: false,
+		})
+		if err := func() error {
+			return e.EncodeValue(conv.StringToString(params.Key))
+		}(); err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		encoded, err := e.Result()
+		if err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		pathParts[3] = encoded
+	}
+	uri.AddPathParts(u, pathParts[:]...)
+
+	r, err := ht.NewRequest(ctx, "PUT", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+	if err := encodePutMemoryRequest(request, r); err != nil {
+		return res, errors.Wrap(err, "encode request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+
+			switch err := c.securityTenantHeader(ctx, PutMemoryOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"TenantHeader\"")
+			}
+		}
+		{
+
+			switch err := c.securityBearerAuth(ctx, PutMemoryOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 1
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+				{0b00000010},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	result, err := decodePutMemoryResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
 // PutTenant invokes putTenant operation.
 //
 // Create or replace a tenant.
@@ -2503,6 +2906,117 @@ func (c *Client) sendPutTenant(ctx context.Context, request *TenantInput, params
 	}()
 
 	result, err := decodePutTenantResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
+}
+
+// SearchMemory invokes searchMemory operation.
+//
+// The items of a namespace most similar to a query (cosine similarity of embeddings made by Model
+// Policy).
+//
+// POST /v1/memory/{namespace}:search
+func (c *Client) SearchMemory(ctx context.Context, request *MemorySearchInput, params SearchMemoryParams) (*MemorySearchResult, error) {
+	res, err := c.sendSearchMemory(ctx, request, params)
+	return res, err
+}
+
+func (c *Client) sendSearchMemory(ctx context.Context, request *MemorySearchInput, params SearchMemoryParams) (res *MemorySearchResult, err error) {
+
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [3]string
+	pathParts[0] = "/v1/memory/"
+	{
+		// Encode "namespace" parameter.
+		e := uri.NewPathEncoder(uri.PathEncoderConfig{
+			Param:   "namespace",
+			Style:   uri.PathStyleSimple,
+			Explode: false,
+		})
+		if err := func() error {
+			return e.EncodeValue(conv.StringToString(params.Namespace))
+		}(); err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		encoded, err := e.Result()
+		if err != nil {
+			return res, errors.Wrap(err, "encode path")
+		}
+		pathParts[1] = encoded
+	}
+	pathParts[2] = ":search"
+	uri.AddPathParts(u, pathParts[:]...)
+
+	r, err := ht.NewRequest(ctx, "POST", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+	if err := encodeSearchMemoryRequest(request, r); err != nil {
+		return res, errors.Wrap(err, "encode request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+
+			switch err := c.securityTenantHeader(ctx, SearchMemoryOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"TenantHeader\"")
+			}
+		}
+		{
+
+			switch err := c.securityBearerAuth(ctx, SearchMemoryOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 1
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+				{0b00000010},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	result, err := decodeSearchMemoryResponse(resp)
 	if err != nil {
 		return res, errors.Wrap(err, "decode response")
 	}

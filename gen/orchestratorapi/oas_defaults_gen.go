@@ -15,6 +15,14 @@ func (s *LeaseInput) setDefaults() {
 }
 
 // setDefaults set default value of fields.
+func (s *MemorySearchInput) setDefaults() {
+	{
+		val := int32(5)
+		s.TopK.SetTo(val)
+	}
+}
+
+// setDefaults set default value of fields.
 func (s *Tool) setDefaults() {
 	{
 		val := ToolType("function")

@@ -108,8 +108,36 @@ func encodePutAgentRequest(
 	return nil
 }
 
+func encodePutMemoryRequest(
+	req *MemoryInput,
+	r *http.Request,
+) error {
+	const contentType = "application/json"
+	e := new(jx.Encoder)
+	{
+		req.Encode(e)
+	}
+	encoded := e.Bytes()
+	ht.SetBody(r, bytes.NewReader(encoded), contentType)
+	return nil
+}
+
 func encodePutTenantRequest(
 	req *TenantInput,
+	r *http.Request,
+) error {
+	const contentType = "application/json"
+	e := new(jx.Encoder)
+	{
+		req.Encode(e)
+	}
+	encoded := e.Bytes()
+	ht.SetBody(r, bytes.NewReader(encoded), contentType)
+	return nil
+}
+
+func encodeSearchMemoryRequest(
+	req *MemorySearchInput,
 	r *http.Request,
 ) error {
 	const contentType = "application/json"

@@ -91,6 +91,12 @@ func encodeDeleteAgentResponse(response *DeleteAgentNoContent, w http.ResponseWr
 	return nil
 }
 
+func encodeDeleteMemoryResponse(response *DeleteMemoryNoContent, w http.ResponseWriter) error {
+	w.WriteHeader(204)
+
+	return nil
+}
+
 func encodeDeleteTenantResponse(response *DeleteTenantNoContent, w http.ResponseWriter) error {
 	w.WriteHeader(204)
 
@@ -137,6 +143,19 @@ func encodeGetCallerResponse(response *Caller, w http.ResponseWriter) error {
 }
 
 func encodeGetHealthResponse(response *Health, w http.ResponseWriter) error {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(200)
+
+	e := new(jx.Encoder)
+	response.Encode(e)
+	if _, err := e.WriteTo(w); err != nil {
+		return errors.Wrap(err, "write")
+	}
+
+	return nil
+}
+
+func encodeGetMemoryResponse(response *MemoryItem, w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(200)
 
@@ -317,6 +336,19 @@ func encodePutAgentResponse(response PutAgentRes, w http.ResponseWriter) error {
 	}
 }
 
+func encodePutMemoryResponse(response *MemoryItem, w http.ResponseWriter) error {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(200)
+
+	e := new(jx.Encoder)
+	response.Encode(e)
+	if _, err := e.WriteTo(w); err != nil {
+		return errors.Wrap(err, "write")
+	}
+
+	return nil
+}
+
 func encodePutTenantResponse(response PutTenantRes, w http.ResponseWriter) error {
 	switch response := response.(type) {
 	case *PutTenantOK:
@@ -346,6 +378,19 @@ func encodePutTenantResponse(response PutTenantRes, w http.ResponseWriter) error
 	default:
 		return errors.Errorf("unexpected response type: %T", response)
 	}
+}
+
+func encodeSearchMemoryResponse(response *MemorySearchResult, w http.ResponseWriter) error {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(200)
+
+	e := new(jx.Encoder)
+	response.Encode(e)
+	if _, err := e.WriteTo(w); err != nil {
+		return errors.Wrap(err, "write")
+	}
+
+	return nil
 }
 
 func encodeWaitRunResponse(response *Run, w http.ResponseWriter) error {

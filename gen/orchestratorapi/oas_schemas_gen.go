@@ -524,6 +524,9 @@ func (s *CompleteInput) SetUsage(val OptUsage) {
 // DeleteAgentNoContent is response for DeleteAgent operation.
 type DeleteAgentNoContent struct{}
 
+// DeleteMemoryNoContent is response for DeleteMemory operation.
+type DeleteMemoryNoContent struct{}
+
 // DeleteTenantNoContent is response for DeleteTenant operation.
 type DeleteTenantNoContent struct{}
 
@@ -1002,6 +1005,182 @@ func (s *McpServerTransport) UnmarshalText(data []byte) error {
 	default:
 		return errors.Errorf("invalid value: %q", data)
 	}
+}
+
+// Ref: #/components/schemas/MemoryInput
+type MemoryInput struct {
+	Value string `json:"value"`
+	// The item expires this long after it is stored.
+	TTLSeconds OptInt32 `json:"ttl_seconds"`
+}
+
+// GetValue returns the value of Value.
+func (s *MemoryInput) GetValue() string {
+	return s.Value
+}
+
+// GetTTLSeconds returns the value of TTLSeconds.
+func (s *MemoryInput) GetTTLSeconds() OptInt32 {
+	return s.TTLSeconds
+}
+
+// SetValue sets the value of Value.
+func (s *MemoryInput) SetValue(val string) {
+	s.Value = val
+}
+
+// SetTTLSeconds sets the value of TTLSeconds.
+func (s *MemoryInput) SetTTLSeconds(val OptInt32) {
+	s.TTLSeconds = val
+}
+
+// Ref: #/components/schemas/MemoryItem
+type MemoryItem struct {
+	Namespace string      `json:"namespace"`
+	Key       string      `json:"key"`
+	Value     string      `json:"value"`
+	CreatedAt time.Time   `json:"created_at"`
+	UpdatedAt time.Time   `json:"updated_at"`
+	ExpiresAt OptDateTime `json:"expires_at"`
+}
+
+// GetNamespace returns the value of Namespace.
+func (s *MemoryItem) GetNamespace() string {
+	return s.Namespace
+}
+
+// GetKey returns the value of Key.
+func (s *MemoryItem) GetKey() string {
+	return s.Key
+}
+
+// GetValue returns the value of Value.
+func (s *MemoryItem) GetValue() string {
+	return s.Value
+}
+
+// GetCreatedAt returns the value of CreatedAt.
+func (s *MemoryItem) GetCreatedAt() time.Time {
+	return s.CreatedAt
+}
+
+// GetUpdatedAt returns the value of UpdatedAt.
+func (s *MemoryItem) GetUpdatedAt() time.Time {
+	return s.UpdatedAt
+}
+
+// GetExpiresAt returns the value of ExpiresAt.
+func (s *MemoryItem) GetExpiresAt() OptDateTime {
+	return s.ExpiresAt
+}
+
+// SetNamespace sets the value of Namespace.
+func (s *MemoryItem) SetNamespace(val string) {
+	s.Namespace = val
+}
+
+// SetKey sets the value of Key.
+func (s *MemoryItem) SetKey(val string) {
+	s.Key = val
+}
+
+// SetValue sets the value of Value.
+func (s *MemoryItem) SetValue(val string) {
+	s.Value = val
+}
+
+// SetCreatedAt sets the value of CreatedAt.
+func (s *MemoryItem) SetCreatedAt(val time.Time) {
+	s.CreatedAt = val
+}
+
+// SetUpdatedAt sets the value of UpdatedAt.
+func (s *MemoryItem) SetUpdatedAt(val time.Time) {
+	s.UpdatedAt = val
+}
+
+// SetExpiresAt sets the value of ExpiresAt.
+func (s *MemoryItem) SetExpiresAt(val OptDateTime) {
+	s.ExpiresAt = val
+}
+
+// Ref: #/components/schemas/MemoryMatch
+type MemoryMatch struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+	// Cosine similarity of the item's and the query's embeddings.
+	Score float64 `json:"score"`
+}
+
+// GetKey returns the value of Key.
+func (s *MemoryMatch) GetKey() string {
+	return s.Key
+}
+
+// GetValue returns the value of Value.
+func (s *MemoryMatch) GetValue() string {
+	return s.Value
+}
+
+// GetScore returns the value of Score.
+func (s *MemoryMatch) GetScore() float64 {
+	return s.Score
+}
+
+// SetKey sets the value of Key.
+func (s *MemoryMatch) SetKey(val string) {
+	s.Key = val
+}
+
+// SetValue sets the value of Value.
+func (s *MemoryMatch) SetValue(val string) {
+	s.Value = val
+}
+
+// SetScore sets the value of Score.
+func (s *MemoryMatch) SetScore(val float64) {
+	s.Score = val
+}
+
+// Ref: #/components/schemas/MemorySearchInput
+type MemorySearchInput struct {
+	Query string   `json:"query"`
+	TopK  OptInt32 `json:"top_k"`
+}
+
+// GetQuery returns the value of Query.
+func (s *MemorySearchInput) GetQuery() string {
+	return s.Query
+}
+
+// GetTopK returns the value of TopK.
+func (s *MemorySearchInput) GetTopK() OptInt32 {
+	return s.TopK
+}
+
+// SetQuery sets the value of Query.
+func (s *MemorySearchInput) SetQuery(val string) {
+	s.Query = val
+}
+
+// SetTopK sets the value of TopK.
+func (s *MemorySearchInput) SetTopK(val OptInt32) {
+	s.TopK = val
+}
+
+// Ref: #/components/schemas/MemorySearchResult
+type MemorySearchResult struct {
+	Items []MemoryMatch `json:"items"`
+}
+
+// GetItems returns the value of Items.
+func (s *MemorySearchResult) GetItems() []MemoryMatch {
+	return s.Items
+}
+
+// SetItems sets the value of Items.
+func (s *MemorySearchResult) SetItems(val []MemoryMatch) {
+	s.Items = val
 }
 
 // NewOptAgentId returns new OptAgentId with value set to v.

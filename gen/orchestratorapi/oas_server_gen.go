@@ -42,6 +42,12 @@ type Handler interface {
 	//
 	// DELETE /v1/agents/{agent_id}
 	DeleteAgent(ctx context.Context, params DeleteAgentParams) error
+	// DeleteMemory implements deleteMemory operation.
+	//
+	// Delete a memory item.
+	//
+	// DELETE /v1/memory/{namespace}/{key}
+	DeleteMemory(ctx context.Context, params DeleteMemoryParams) error
 	// DeleteTenant implements deleteTenant operation.
 	//
 	// Delete a tenant.
@@ -73,6 +79,12 @@ type Handler interface {
 	//
 	// GET /v1/health
 	GetHealth(ctx context.Context) (*Health, error)
+	// GetMemory implements getMemory operation.
+	//
+	// Read a memory item.
+	//
+	// GET /v1/memory/{namespace}/{key}
+	GetMemory(ctx context.Context, params GetMemoryParams) (*MemoryItem, error)
 	// GetReadiness implements getReadiness operation.
 	//
 	// Readiness of the orchestrator (its database answers).
@@ -137,12 +149,25 @@ type Handler interface {
 	//
 	// PUT /v1/agents/{agent_id}
 	PutAgent(ctx context.Context, req *AgentInput, params PutAgentParams) (PutAgentRes, error)
+	// PutMemory implements putMemory operation.
+	//
+	// Store a memory item (its text is embedded for search), replacing one with the same key.
+	//
+	// PUT /v1/memory/{namespace}/{key}
+	PutMemory(ctx context.Context, req *MemoryInput, params PutMemoryParams) (*MemoryItem, error)
 	// PutTenant implements putTenant operation.
 	//
 	// Create or replace a tenant.
 	//
 	// PUT /v1/tenants/{tenant_id}
 	PutTenant(ctx context.Context, req *TenantInput, params PutTenantParams) (PutTenantRes, error)
+	// SearchMemory implements searchMemory operation.
+	//
+	// The items of a namespace most similar to a query (cosine similarity of embeddings made by Model
+	// Policy).
+	//
+	// POST /v1/memory/{namespace}:search
+	SearchMemory(ctx context.Context, req *MemorySearchInput, params SearchMemoryParams) (*MemorySearchResult, error)
 	// WaitRun implements waitRun operation.
 	//
 	// Wait until the run ends or the timeout passes, then return it.

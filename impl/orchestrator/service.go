@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nexixai/agentos/gen/modelpolicyapi"
 	"github.com/nexixai/agentos/gen/orchestratorapi"
 	"github.com/nexixai/agentos/impl/orchestrator/stream"
 	"github.com/nexixai/agentos/internal/apierr"
@@ -39,6 +40,8 @@ type Config struct {
 	IdempotencyTTL time.Duration
 	SSEKeepalive   time.Duration
 	SweepInterval  time.Duration
+	// EmbeddingModel is the Model Policy model that embeds memory (builtin-embedding).
+	EmbeddingModel string
 	// Default quotas; a tenant's overrides win.
 	RunCreateQPS   int64
 	ConcurrentRuns int64
@@ -60,6 +63,9 @@ func (c *Config) withDefaults() {
 	if c.SweepInterval <= 0 {
 		c.SweepInterval = time.Second
 	}
+	if c.EmbeddingModel == "" {
+		c.EmbeddingModel = "builtin-embedding"
+	}
 }
 
 // Service implements orchestratorapi.Handler.
@@ -74,8 +80,10 @@ type Service struct {
 	quotas   *quotaCache
 	versions versionCache
 	metrics  *metrics
-	logger   *slog.Logger
-	now      func() time.Time
+	// modelPolicy embeds memory items and queries (nil: memory answers 503).
+	modelPolicy *modelpolicyapi.Client
+	logger      *slog.Logger
+	now         func() time.Time
 
 	startOnce sync.Once
 }

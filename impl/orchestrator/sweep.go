@@ -40,6 +40,9 @@ func (s *Service) sweep(ctx context.Context) {
 			if _, err := store.PurgeKeys(ctx, s.db.DB, 10000, s.now()); err != nil && ctx.Err() == nil {
 				s.logger.Warn("purge idempotency keys", "error", err)
 			}
+			if _, err := store.PurgeMemory(ctx, s.db.DB, 10000, s.now()); err != nil && ctx.Err() == nil {
+				s.logger.Warn("purge expired memory", "error", err)
+			}
 		}
 	}
 }

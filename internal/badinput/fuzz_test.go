@@ -45,6 +45,11 @@ func FuzzGetTenant(f *testing.F)       { fuzzOperation(f, "orchestrator", "getTe
 func FuzzPutTenant(f *testing.F)       { fuzzOperation(f, "orchestrator", "putTenant") }
 func FuzzDeleteTenant(f *testing.F)    { fuzzOperation(f, "orchestrator", "deleteTenant") }
 
+func FuzzPutMemory(f *testing.F)    { fuzzOperation(f, "orchestrator", "putMemory") }
+func FuzzGetMemory(f *testing.F)    { fuzzOperation(f, "orchestrator", "getMemory") }
+func FuzzDeleteMemory(f *testing.F) { fuzzOperation(f, "orchestrator", "deleteMemory") }
+func FuzzSearchMemory(f *testing.F) { fuzzOperation(f, "orchestrator", "searchMemory") }
+
 func FuzzCreateChatCompletion(f *testing.F) { fuzzOperation(f, "modelpolicy", "createChatCompletion") }
 func FuzzCreateEmbedding(f *testing.F)      { fuzzOperation(f, "modelpolicy", "createEmbedding") }
 func FuzzEvaluatePolicy(f *testing.F)       { fuzzOperation(f, "modelpolicy", "evaluatePolicy") }

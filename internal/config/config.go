@@ -32,6 +32,7 @@ type Config struct {
 	DataDir     string `yaml:"data_dir" env:"AGENTOS_DATA_DIR" default:"./data" doc:"Directory for the embedded SQLite database, the audit file and generated secrets."`
 	DatabaseURL string `yaml:"database_url" env:"AGENTOS_DATABASE_URL" default:"" doc:"PostgreSQL URL (postgres://…); empty means the embedded SQLite database <data_dir>/agentos.db."`
 
+	ModelPolicyURL   string `yaml:"modelpolicy_url" env:"AGENTOS_MODELPOLICY_URL" default:"" doc:"Model Policy base URL the orchestrator uses for memory embeddings when Model Policy runs in another process (empty: the one in this process, if any)."`
 	OrchestratorAddr string `yaml:"orchestrator_addr" env:"AGENTOS_ORCHESTRATOR_ADDR" default:"127.0.0.1:50081" doc:"Listen address of the Agent Orchestrator."`
 	ModelPolicyAddr  string `yaml:"modelpolicy_addr" env:"AGENTOS_MODELPOLICY_ADDR" default:"127.0.0.1:50082" doc:"Listen address of Model Policy."`
 	FederationAddr   string `yaml:"federation_addr" env:"AGENTOS_FEDERATION_ADDR" default:"127.0.0.1:50083" doc:"Listen address of Federation."`
@@ -247,7 +248,7 @@ func UnknownEnv(environ []string) []string {
 }
 
 // nonSettingEnv are AGENTOS_* variables read by tools rather than by the server.
-var nonSettingEnv = []string{"AGENTOS_CONFIG", "AGENTOS_TARGET", "AGENTOS_ORCHESTRATOR_URL", "AGENTOS_MODELPOLICY_URL", "AGENTOS_FEDERATION_URL", "AGENTOS_TENANT", "AGENTOS_TOKEN"}
+var nonSettingEnv = []string{"AGENTOS_CONFIG", "AGENTOS_TARGET", "AGENTOS_ORCHESTRATOR_URL", "AGENTOS_FEDERATION_URL", "AGENTOS_TENANT", "AGENTOS_TOKEN"}
 
 func fieldIndex(tag string) map[string]int {
 	t := reflect.TypeFor[Config]()

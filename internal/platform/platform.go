@@ -156,6 +156,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 		n.servers = append(n.servers, srv)
 	}
 
+	var orchSvc *orchestrator.Service
 	version := buildinfo.Version()
 	for _, name := range services {
 		var inner func(http.Handler) http.Handler
@@ -179,6 +180,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 			}, d, n.Audit, auth, tenants, slogger)
 			h, err = svc.Handler(m, inner)
 			n.background = append(n.background, svc.Run)
+			orchSvc = svc
 			addr = cfg.OrchestratorAddr
 		case ModelPolicy:
 			var mp *modelpolicy.Service
@@ -204,6 +206,17 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 			return nil, err
 		}
 		n.servers = append(n.servers, srv)
+	}
+	if orchSvc != nil {
+		mpURL := cfg.ModelPolicyURL
+		if u := n.URL(ModelPolicy); u != "" {
+			mpURL = u // this node's own Model Policy
+		}
+		if mpURL != "" {
+			if err := orchSvc.UseModelPolicy(mpURL); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if cfg.Workers > 0 {
 		orch, mp := n.URL(Orchestrator), n.URL(ModelPolicy)

@@ -76,6 +76,7 @@ func (a *Authenticator) Bearer(ctx context.Context, token string) (context.Conte
 		Roles:       claims.Roles,
 		Admin:       slices.Contains(claims.Roles, a.adminRole),
 		AuthMode:    a.mode,
+		Token:       token,
 	}), nil
 }
 

@@ -14,6 +14,8 @@ type Principal struct {
 	Admin bool
 	// AuthMode is the mode that resolved the principal ("dev" or "jwt").
 	AuthMode string
+	// Token is the bearer JWT the request carried (jwt mode), for calls made on its behalf.
+	Token string
 }
 
 type principalKey struct{}
