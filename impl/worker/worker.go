@@ -44,6 +44,8 @@ type Config struct {
 type Worker struct {
 	cfg    Config
 	orch   *orchestratorapi.Client
+	// tenantClient calls tenant-scoped operations (memory) for a run's tenant.
+	tenantClient *orchestratorapi.Client
 	http   *http.Client
 	logger *slog.Logger
 }
@@ -67,7 +69,11 @@ func New(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Worker{cfg: cfg, orch: orch, http: hc, logger: cfg.Logger.With("worker_id", cfg.ID)}, nil
+	tc, err := orchestratorapi.NewClient(cfg.OrchestratorURL, tenantCreds{}, orchestratorapi.WithClient(hc))
+	if err != nil {
+		return nil, err
+	}
+	return &Worker{cfg: cfg, orch: orch, tenantClient: tc, http: hc, logger: cfg.Logger.With("worker_id", cfg.ID)}, nil
 }
 
 type workerCreds struct{ token string }
@@ -392,6 +398,8 @@ func (rs *runState) callTool(c toolCall) (string, error) {
 			return "", err
 		}
 		return strconv.FormatFloat(v, 'g', -1, 64), nil
+	case "memory_put", "memory_get", "memory_search":
+		return rs.memoryTool(c.Function.Name, c.Function.Arguments)
 	}
 	return "", fmt.Errorf("tool %q has no executor in this worker", c.Function.Name)
 }
@@ -410,8 +418,8 @@ func validateArguments(a orchestratorapi.Agent, c toolCall) error {
 				m[k] = json.RawMessage(v)
 			}
 			schema, _ = json.Marshal(m)
-		} else if t.Name == "calculator" {
-			schema = json.RawMessage(calculatorSchema)
+		} else if typ := t.Type.Or(orchestratorapi.ToolTypeFunction); typ == orchestratorapi.ToolTypeBuiltin {
+			schema = json.RawMessage(builtinSchemas[t.Name])
 		}
 	}
 	if schema == nil {
@@ -441,6 +449,21 @@ func validateArguments(a orchestratorapi.Agent, c toolCall) error {
 
 const calculatorSchema = `{"type":"object","properties":{"expression":{"type":"string"}},"required":["expression"]}`
 
+// builtinSchemas are the parameter schemas of the builtin tools this worker executes.
+var builtinSchemas = map[string]string{
+	"calculator":    calculatorSchema,
+	"memory_put":    memoryPutSchema,
+	"memory_get":    memoryGetSchema,
+	"memory_search": memorySearchSchema,
+}
+
+var builtinDescriptions = map[string]string{
+	"calculator":    "Evaluates an arithmetic expression (+ - * / and parentheses).",
+	"memory_put":    "Stores a text under a key in the agent's memory.",
+	"memory_get":    "Reads the text stored under a key in the agent's memory.",
+	"memory_search": "Finds the memory items most similar to a query.",
+}
+
 func validJSON(s string) string {
 	if json.Valid([]byte(s)) {
 		return s
@@ -466,9 +489,9 @@ func toolDefs(a orchestratorapi.Agent) []toolDef {
 				m[k] = json.RawMessage(v)
 			}
 			d.Function.Parameters, _ = json.Marshal(m)
-		} else if t.Name == "calculator" && typ == orchestratorapi.ToolTypeBuiltin {
-			d.Function.Description = "Evaluates an arithmetic expression (+ - * / and parentheses)."
-			d.Function.Parameters = json.RawMessage(calculatorSchema)
+		} else if typ == orchestratorapi.ToolTypeBuiltin && builtinSchemas[t.Name] != "" {
+			d.Function.Description = builtinDescriptions[t.Name]
+			d.Function.Parameters = json.RawMessage(builtinSchemas[t.Name])
 		}
 		out = append(out, d)
 	}

@@ -84,6 +84,45 @@ func TestEmbeddedWorkerRunsAnAgentLoop(t *testing.T) {
 	require.Equal(t, "The tool returned: 42", deltas.String(), "the streamed deltas add up to the answer")
 }
 
+// Memory tools act for the run's tenant: one run stores, a later one reads it back.
+func TestMemoryToolsAcrossRuns(t *testing.T) {
+	t.Parallel()
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.OrchestratorAddr, cfg.ModelPolicyAddr, cfg.FederationAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.AuditSink = "none"
+	cfg.Workers = 1
+	require.NoError(t, cfg.Validate())
+	node, err := platform.New(context.Background(), cfg, slog.New(slog.DiscardHandler), platform.Options{})
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- node.Serve(ctx) }()
+	t.Cleanup(func() { stop(); require.NoError(t, <-done) })
+
+	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), tenantCreds{cfg.DefaultTenant})
+	require.NoError(t, err)
+	builtin := orchestratorapi.NewOptToolType(orchestratorapi.ToolTypeBuiltin)
+	_, err = c.PutAgent(ctx, &orchestratorapi.AgentInput{Model: "builtin-chat", Tools: []orchestratorapi.Tool{
+		{Name: "memory_put", Type: builtin}, {Name: "memory_get", Type: builtin}, {Name: "memory_search", Type: builtin},
+	}}, orchestratorapi.PutAgentParams{AgentID: "rememberer"})
+	require.NoError(t, err)
+	run := func(input string) *orchestratorapi.Run {
+		res, err := c.CreateRun(ctx, &orchestratorapi.RunInput{Input: input}, orchestratorapi.CreateRunParams{AgentID: "rememberer"})
+		require.NoError(t, err)
+		r, err := c.WaitRun(ctx, orchestratorapi.WaitRunParams{RunID: res.Response.RunID, Timeout: orchestratorapi.NewOptString("30s")})
+		require.NoError(t, err)
+		require.Equal(t, orchestratorapi.RunStatusCompleted, r.Status, "%+v", r.Error)
+		return r
+	}
+	require.Equal(t, "The tool returned: stored colour", run(`/tool memory_put {"key": "colour", "value": "my favourite colour is teal"}`).Output.Or(""))
+	require.Equal(t, "The tool returned: my favourite colour is teal", run(`/tool memory_get {"key": "colour"}`).Output.Or(""))
+	require.Contains(t, run(`/tool memory_search {"query": "favourite colour"}`).Output.Or(""), `"key":"colour"`)
+	item, err := c.GetMemory(ctx, orchestratorapi.GetMemoryParams{Namespace: "rememberer", Key: "colour"})
+	require.NoError(t, err, "the agent's id is its memory namespace")
+	require.Equal(t, "my favourite colour is teal", item.Value)
+}
+
 func TestCalculate(t *testing.T) {
 	t.Parallel()
 	for expr, want := range map[string]float64{"1+2*3": 7, "(1+2)*3": 9, "-4 / 2": -2, "2.5*4": 10, " 7 ": 7, "--3": 3} {

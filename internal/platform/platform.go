@@ -250,10 +250,11 @@ func seedDemoAgent(ctx context.Context, d *db.DB, tenantID string) error {
 		}
 		_, _, err = store.PutAgent(ctx, tx, tenantID, DemoAgentID, store.AgentSpec{
 			Model:        "builtin-chat",
-			Instructions: "You are the AgentOS demo agent. Use the calculator for arithmetic.",
-			Description:  "Example agent seeded on first start: the offline builtin model and the calculator tool. Try the input: /tool calculator {\"expression\": \"6 * 7\"}",
-			Tools:        []store.Tool{{Name: "calculator", Type: "builtin"}},
-			Labels:       map[string]string{"example": "true"},
+			Instructions: "You are the AgentOS demo agent. Use the calculator for arithmetic and memory to remember.",
+			Description:  "Example agent seeded on first start: the offline builtin model, the calculator and memory tools. Try the input: /tool calculator {\"expression\": \"6 * 7\"}",
+			Tools: []store.Tool{{Name: "calculator", Type: "builtin"}, {Name: "memory_put", Type: "builtin"},
+				{Name: "memory_get", Type: "builtin"}, {Name: "memory_search", Type: "builtin"}},
+			Labels: map[string]string{"example": "true"},
 		}, time.Now())
 		if err != nil {
 			return fmt.Errorf("seed demo agent: %w", err)
