@@ -42,12 +42,12 @@ type Config struct {
 
 // Worker leases and executes runs.
 type Worker struct {
-	cfg    Config
-	orch   *orchestratorapi.Client
+	cfg  Config
+	orch *orchestratorapi.Client
 	// tenantClient calls tenant-scoped operations (memory) for a run's tenant.
 	tenantClient *orchestratorapi.Client
-	http   *http.Client
-	logger *slog.Logger
+	http         *http.Client
+	logger       *slog.Logger
 }
 
 // New returns a worker.
