@@ -69,8 +69,10 @@ func Client(o Options) *http.Client {
 	return &http.Client{
 		Timeout: o.Timeout,
 		Transport: &http.Transport{
-			Proxy:               nil,
-			DialContext:         func(ctx context.Context, network, addr string) (net.Conn, error) { return d.DialContext(ctx, network, addr) },
+			Proxy: nil,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return d.DialContext(ctx, network, addr)
+			},
 			TLSHandshakeTimeout: 10 * time.Second,
 			MaxIdleConns:        16,
 			IdleConnTimeout:     30 * time.Second,
