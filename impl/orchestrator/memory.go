@@ -62,7 +62,7 @@ func (s *Service) embed(ctx context.Context, text string) ([]float64, error) {
 	if err != nil {
 		var p *modelpolicyapi.ProblemStatusCode
 		if errors.As(err, &p) {
-			return nil, &apierr.Error{Code: apierr.Code(p.Response.Code), Message: "embedding: " + p.Response.Detail.Or(p.Response.Title)}
+			return nil, &apierr.Error{Code: relayedCode(p.Response.Code, p.StatusCode), Message: "embedding: " + p.Response.Detail.Or(p.Response.Title)}
 		}
 		return nil, apierr.Wrap(err, apierr.CodeUpstreamError, "embedding request failed")
 	}
@@ -168,4 +168,27 @@ func memoryToAPI(m *store.MemoryItem) *orchestratorapi.MemoryItem {
 		out.ExpiresAt = orchestratorapi.NewOptDateTime(*m.ExpiresAt)
 	}
 	return out
+}
+
+// relayedCode keeps Model Policy's code when it means the same status here; otherwise it
+// picks this service's code for that status, so a refusal over there (a policy deny, a
+// quota) is never turned into a 500 by a code this service does not know, and its own
+// failures are an upstream error here.
+func relayedCode(code string, status int) apierr.Code {
+	if c := apierr.Code(code); status < 500 && c.Status() == status {
+		return c
+	}
+	switch status {
+	case http.StatusBadRequest:
+		return apierr.CodeInvalidArgument
+	case http.StatusUnauthorized:
+		return apierr.CodeUnauthenticated
+	case http.StatusForbidden:
+		return apierr.CodePermissionDenied
+	case http.StatusNotFound:
+		return apierr.CodeNotFound
+	case http.StatusTooManyRequests:
+		return apierr.CodeRateLimited
+	}
+	return apierr.CodeUpstreamError
 }

@@ -182,3 +182,37 @@ func TestTakeSlotFirstRace(t *testing.T) {
 		}
 	})
 }
+
+// Replacing a memory item keeps its creation time; expired items are neither read nor
+// searched, and are purged.
+func TestMemoryItems(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		t0 := time.Now().Add(-time.Hour)
+		first := &store.MemoryItem{TenantID: "tnt_m", Namespace: "ns", Key: "k", Value: "one", Embedding: "[1,0]"}
+		require.NoError(t, store.PutMemory(ctx, d.DB, first, t0))
+		again := &store.MemoryItem{TenantID: "tnt_m", Namespace: "ns", Key: "k", Value: "two", Embedding: "[0,1]"}
+		require.NoError(t, store.PutMemory(ctx, d.DB, again, time.Now()))
+		got, err := store.GetMemory(ctx, d.DB, "tnt_m", "ns", "k", time.Now())
+		require.NoError(t, err)
+		require.Equal(t, "two", got.Value)
+		require.WithinDuration(t, t0, got.CreatedAt, time.Second, "the creation time survives a replace")
+		require.True(t, got.UpdatedAt.After(got.CreatedAt))
+
+		exp := time.Now().Add(-time.Minute)
+		require.NoError(t, store.PutMemory(ctx, d.DB, &store.MemoryItem{TenantID: "tnt_m", Namespace: "ns", Key: "old", Value: "gone", Embedding: "[0,1]", ExpiresAt: &exp}, time.Now()))
+		_, err = store.GetMemory(ctx, d.DB, "tnt_m", "ns", "old", time.Now())
+		require.ErrorIs(t, err, store.ErrNotFound)
+		matches, err := store.SearchMemory(ctx, d.DB, "tnt_m", "ns", []float64{0, 1}, 10, time.Now())
+		require.NoError(t, err)
+		require.Len(t, matches, 1)
+		require.Equal(t, "k", matches[0].Key)
+		require.InDelta(t, 1.0, matches[0].Score, 1e-9)
+		n, err := store.PurgeMemory(ctx, d.DB, 100, time.Now())
+		require.NoError(t, err)
+		require.EqualValues(t, 1, n)
+		_, err = store.GetMemory(ctx, d.DB, "tnt_other", "ns", "k", time.Now())
+		require.ErrorIs(t, err, store.ErrNotFound, "another tenant's item is not found")
+	})
+}
