@@ -122,9 +122,23 @@ func (w *world) registerWorkerSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^the worker completed the run with output "([^"]*)"$`, func(out string) error {
 		return w.complete(w.lease, out, w.lease.Lease.FencingToken)
 	})
-	sc.Step(`^the worker appended events "([^"]*)"$`, func(list string) error {
+	sc.Step(`^the worker (?:appended|posts) events "([^"]*)"$`, func(list string) error {
 		_, err := w.appendEvents(w.lease, w.lease.Lease.FencingToken, "", strings.Split(list, ", ")...)
 		return err
+	})
+	sc.Step(`^the lease's history is "([^"]*)"$`, func(want string) error {
+		lr := w.lease
+		if w.lease2 != nil {
+			lr = w.lease2
+		}
+		var got []string
+		for _, e := range lr.History {
+			got = append(got, e.Type)
+		}
+		if strings.Join(got, ", ") != want {
+			return fmt.Errorf("history %q, want %q", strings.Join(got, ", "), want)
+		}
+		return nil
 	})
 	sc.Step(`^the worker appended (\d+) model\.delta events$`, func(n int) error {
 		_, err := w.appendEvents(w.lease, w.lease.Lease.FencingToken, "", repeatTypes("model.delta", n)...)

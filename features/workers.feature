@@ -52,6 +52,16 @@ Feature: Worker lease protocol
     Then the run is "completed" with output "rescued"
     And the run's events are "run.queued, run.started, run.queued, run.started, run.completed"
 
+  @PRS-WRK-007 @inprocess
+  Scenario: A run leased again carries the steps its earlier attempt recorded
+    Given I created a run of "my-agent" with input "work"
+    And a test worker has leased the run
+    Then the lease's history is ""
+    When the worker posts events "model.delta, model.message, tool.call, tool.result, model.delta"
+    And the worker stops heartbeating until the lease lapses
+    Then another test worker leases the run with fencing token 2
+    And the lease's history is "model.message, tool.call, tool.result"
+
   @PRS-WRK-005 @inprocess
   Scenario: A run whose lease lapses on its last attempt fails
     Given I created a run of "my-agent" with input "work"

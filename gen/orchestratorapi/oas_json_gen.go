@@ -2323,12 +2323,23 @@ func (s *LeasedRun) encodeFields(e *jx.Encoder) {
 		e.FieldStart("lease")
 		s.Lease.Encode(e)
 	}
+	{
+		if s.History != nil {
+			e.FieldStart("history")
+			e.ArrStart()
+			for _, elem := range s.History {
+				elem.Encode(e)
+			}
+			e.ArrEnd()
+		}
+	}
 }
 
-var jsonFieldsNameOfLeasedRun = [3]string{
+var jsonFieldsNameOfLeasedRun = [4]string{
 	0: "run",
 	1: "agent",
 	2: "lease",
+	3: "history",
 }
 
 // Decode decodes LeasedRun from json.
@@ -2369,6 +2380,23 @@ func (s *LeasedRun) Decode(d *jx.Decoder) error {
 				return nil
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"lease\"")
+			}
+		case "history":
+			if err := func() error {
+				s.History = make([]RunEvent, 0)
+				if err := d.Arr(func(d *jx.Decoder) error {
+					var elem RunEvent
+					if err := elem.Decode(d); err != nil {
+						return err
+					}
+					s.History = append(s.History, elem)
+					return nil
+				}); err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"history\"")
 			}
 		default:
 			return d.Skip()

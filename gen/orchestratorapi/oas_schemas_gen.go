@@ -871,6 +871,11 @@ type LeasedRun struct {
 	Run   Run   `json:"run"`
 	Agent Agent `json:"agent"`
 	Lease Lease `json:"lease"`
+	// For a run leased again after an earlier attempt lost its lease: the steps that attempt recorded (its
+	// `model.message`, `tool.call` and `tool.result` events, in seq order), so the worker resumes the
+	// conversation instead of repeating model calls and tool calls whose results are already recorded.
+	// Empty on a first attempt.
+	History []RunEvent `json:"history"`
 }
 
 // GetRun returns the value of Run.
@@ -888,6 +893,11 @@ func (s *LeasedRun) GetLease() Lease {
 	return s.Lease
 }
 
+// GetHistory returns the value of History.
+func (s *LeasedRun) GetHistory() []RunEvent {
+	return s.History
+}
+
 // SetRun sets the value of Run.
 func (s *LeasedRun) SetRun(val Run) {
 	s.Run = val
@@ -901,6 +911,11 @@ func (s *LeasedRun) SetAgent(val Agent) {
 // SetLease sets the value of Lease.
 func (s *LeasedRun) SetLease(val Lease) {
 	s.Lease = val
+}
+
+// SetHistory sets the value of History.
+func (s *LeasedRun) SetHistory(val []RunEvent) {
+	s.History = val
 }
 
 // An MCP server whose tools the agent may call.

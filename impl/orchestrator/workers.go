@@ -52,6 +52,7 @@ func (s *Service) claim(ctx context.Context, workerID string, n int) ([]orchestr
 	var (
 		runs   []*store.Run
 		agents []store.Agent
+		steps  [][]store.Event
 	)
 	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
@@ -60,9 +61,15 @@ func (s *Service) claim(ctx context.Context, workerID string, n int) ([]orchestr
 			return err
 		}
 		agents = make([]store.Agent, len(runs))
+		steps = make([][]store.Event, len(runs))
 		for i, r := range runs {
 			if agents[i], err = s.versions.get(ctx, tx, r); err != nil {
 				return err
+			}
+			if r.Attempt > 1 { // resuming: the steps earlier attempts recorded
+				if steps[i], err = store.StepEvents(ctx, tx, r.ID); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -72,13 +79,18 @@ func (s *Service) claim(ctx context.Context, workerID string, n int) ([]orchestr
 	}
 	out := make([]orchestratorapi.LeasedRun, len(runs))
 	for i, r := range runs {
+		history := make([]orchestratorapi.RunEvent, len(steps[i]))
+		for j, e := range steps[i] {
+			history[j] = eventToAPI(e)
+		}
 		s.published(r.ID)
 		s.metrics.leaseGrants.Inc()
 		s.metrics.runTransitions.WithLabelValues(store.StatusRunning).Inc()
 		out[i] = orchestratorapi.LeasedRun{
-			Run:   runToAPI(r),
-			Agent: agentToAPI(agents[i]),
-			Lease: orchestratorapi.Lease{LeaseID: *r.LeaseID, FencingToken: r.Attempt, ExpiresAt: *r.LeaseExpiresAt},
+			Run:     runToAPI(r),
+			Agent:   agentToAPI(agents[i]),
+			Lease:   orchestratorapi.Lease{LeaseID: *r.LeaseID, FencingToken: r.Attempt, ExpiresAt: *r.LeaseExpiresAt},
+			History: history,
 		}
 	}
 	return out, nil

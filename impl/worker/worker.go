@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-faster/jx"
@@ -138,7 +139,7 @@ func (w *Worker) Run(ctx context.Context) error {
 type runState struct {
 	w     *Worker
 	lr    orchestratorapi.LeasedRun
-	batch int
+	batch atomic.Int64
 	// stop is cancelled when the lease is lost (cause errLeaseLost) or cancellation was
 	// requested (cause errCancelled).
 	ctx  context.Context
@@ -224,10 +225,10 @@ func isLeaseLost(err error) bool {
 
 // post appends events under the lease; a 409 stops the run at once.
 func (rs *runState) post(events ...orchestratorapi.WorkerEvent) error {
-	rs.batch++
+	batch := rs.batch.Add(1)
 	res, err := rs.w.orch.AppendRunEvents(rs.ctx, &orchestratorapi.AppendEventsInput{
 		LeaseID: rs.lr.Lease.LeaseID, FencingToken: rs.lr.Lease.FencingToken,
-		BatchID: orchestratorapi.NewOptString(strconv.Itoa(rs.batch)), Events: events,
+		BatchID: orchestratorapi.NewOptString(strconv.FormatInt(batch, 10)), Events: events,
 	}, orchestratorapi.AppendRunEventsParams{RunID: rs.lr.Run.RunID})
 	if isLeaseLost(err) {
 		rs.stop(errLeaseLost)
@@ -260,15 +261,29 @@ var (
 // tools it calls, and repeats until a final answer, a limit, or a stop.
 func (rs *runState) agentLoop() (string, orchestratorapi.Usage, error) {
 	agent := rs.lr.Agent
-	var total orchestratorapi.Usage
 	msgs := []message{}
 	if agent.Instructions != "" {
 		msgs = append(msgs, message{Role: "system", Content: agent.Instructions})
 	}
 	msgs = append(msgs, message{Role: "user", Content: rs.lr.Run.Input})
+	// A run leased again resumes where its earlier attempt left off: recorded model
+	// calls are not made again, and recorded tool results are reused, not re-executed.
+	prev := resume(rs.lr.History)
+	total := prev.usage
+	msgs = append(msgs, prev.msgs...)
+	if prev.final != nil {
+		return *prev.final, total, nil
+	}
+	if len(prev.lastCalls) > 0 {
+		results, err := rs.runTools(prev.lastCalls, prev.results, prev.announced)
+		if err != nil {
+			return "", total, err
+		}
+		msgs = append(msgs, results...)
+	}
 	tools := toolDefs(agent)
 	maxSteps := int(agent.Limits.MaxSteps.Or(10))
-	for step := 0; step < maxSteps; step++ {
+	for step := prev.steps; step < maxSteps; step++ {
 		if err := rs.ctx.Err(); err != nil {
 			return "", total, err
 		}
@@ -280,6 +295,7 @@ func (rs *runState) agentLoop() (string, orchestratorapi.Usage, error) {
 		}
 		if err := rs.post(event(orchestratorapi.WorkerEventTypeModelMessage, map[string]any{
 			"role": "assistant", "content": res.content, "tool_calls": res.toolCalls, "finish_reason": res.finish,
+			"usage": res.usage,
 		})); err != nil {
 			return "", total, err
 		}
@@ -290,7 +306,7 @@ func (rs *runState) agentLoop() (string, orchestratorapi.Usage, error) {
 			return res.content, total, nil
 		}
 		msgs = append(msgs, message{Role: "assistant", Content: res.content, ToolCalls: res.toolCalls})
-		results, err := rs.runTools(res.toolCalls)
+		results, err := rs.runTools(res.toolCalls, nil, nil)
 		if err != nil {
 			return "", total, err
 		}
@@ -349,36 +365,52 @@ func (rs *runState) modelStep(msgs []message, tools []toolDef) (completion, erro
 	return res, err
 }
 
-// runTools executes the calls in parallel, posting tool.call and tool.result events. A
-// tool's failure is its result, for the model to read; it does not fail the run.
-func (rs *runState) runTools(calls []toolCall) ([]message, error) {
+// runTools executes the calls in parallel, announcing them in one tool.call batch and
+// posting each tool.result as soon as its tool returns, so a later attempt never runs a
+// call whose result is recorded. recorded holds results an earlier attempt recorded
+// (those calls are not run again) and announced the calls whose tool.call it recorded.
+// A tool's failure is its result, for the model to read; it does not fail the run.
+func (rs *runState) runTools(calls []toolCall, recorded map[string]string, announced map[string]bool) ([]message, error) {
+	var announce []orchestratorapi.WorkerEvent
 	for _, c := range calls {
-		if err := rs.post(event(orchestratorapi.WorkerEventTypeToolCall, map[string]any{
-			"id": c.ID, "name": c.Function.Name, "arguments": json.RawMessage(validJSON(c.Function.Arguments)),
-		})); err != nil {
+		if !announced[c.ID] {
+			announce = append(announce, event(orchestratorapi.WorkerEventTypeToolCall, map[string]any{
+				"id": c.ID, "name": c.Function.Name, "arguments": json.RawMessage(validJSON(c.Function.Arguments)),
+			}))
+		}
+	}
+	if len(announce) > 0 {
+		if err := rs.post(announce...); err != nil {
 			return nil, err
 		}
 	}
 	results := make([]message, len(calls))
+	errs := make([]error, len(calls))
 	var wg sync.WaitGroup
 	for i, c := range calls {
+		if out, ok := recorded[c.ID]; ok {
+			results[i] = message{Role: "tool", Content: out, ToolCallID: c.ID}
+			continue
+		}
 		wg.Go(func() {
 			out, err := rs.callTool(c)
 			if err != nil {
 				out = "error: " + err.Error()
 			}
+			if rs.ctx.Err() != nil {
+				return // stopped: the tool was interrupted, and its result is not one
+			}
 			results[i] = message{Role: "tool", Content: out, ToolCallID: c.ID}
+			errs[i] = rs.post(event(orchestratorapi.WorkerEventTypeToolResult, map[string]any{
+				"id": c.ID, "name": c.Function.Name, "content": out,
+			}))
 		})
 	}
 	wg.Wait()
-	for i, c := range calls {
-		if err := rs.post(event(orchestratorapi.WorkerEventTypeToolResult, map[string]any{
-			"id": c.ID, "name": c.Function.Name, "content": results[i].Content,
-		})); err != nil {
-			return nil, err
-		}
+	if err := rs.ctx.Err(); err != nil {
+		return nil, err
 	}
-	return results, rs.ctx.Err()
+	return results, errors.Join(errs...)
 }
 
 func (rs *runState) callTool(c toolCall) (string, error) {

@@ -29,10 +29,12 @@ const MaxEmbeddingDimensions = 4096
 // Its behaviour is a contract (README "The builtin model"):
 //
 // Chat: the answer is computed from the last message.
-//   - A tool result (role "tool") is answered with "The tool returned: <content>".
+//   - A tool result (role "tool") is answered with "The tool returned: <content>";
+//     several trailing tool results with "The tools returned: <a>; <b>" in order.
 //   - A user message holding a line "/tool NAME {json}" calls tool NAME with those
 //     arguments (default {}) when the request offers a function of that name; when it
-//     does not, the answer says so. tool_choice {"type":"function","function":{"name":N}}
+//     does not, the answer says so. Each such line is one call: several lines make
+//     parallel tool calls (ids call_<hash>, call_<hash>_1, ...). tool_choice {"type":"function","function":{"name":N}}
 //     calls N, and "required" calls the first offered tool, with {"input": <text>} unless
 //     a /tool line gives arguments; tool_choice "none" never calls a tool.
 //   - Otherwise the answer is "You said: <text of the last user message>".
@@ -117,11 +119,13 @@ func (m chatMessage) text() string {
 	return strings.Join(texts, "\n")
 }
 
+// builtinCall is one tool call of the builtin model's answer.
+type builtinCall struct{ name, args string }
+
 // answer is what the builtin model replies.
 type answer struct {
 	text         string
-	toolName     string
-	toolArgs     string
+	calls        []builtinCall
 	finishReason string
 	prompt       int64
 	completion   int64
@@ -156,27 +160,50 @@ func (b *Builtin) answer(req *chatRequest) answer {
 	choice, forced := toolChoice(req.ToolChoice)
 	switch {
 	case last.Role == "tool":
-		a.text = "The tool returned: " + last.text()
+		// The trailing tool results, in order: one per call of the previous answer.
+		var results []string
+		for i := len(req.Messages) - 1; i >= 0 && req.Messages[i].Role == "tool"; i-- {
+			results = append([]string{req.Messages[i].text()}, results...)
+		}
+		if len(results) == 1 {
+			a.text = "The tool returned: " + results[0]
+		} else {
+			a.text = "The tools returned: " + strings.Join(results, "; ")
+		}
 	case choice != "none":
-		name, args, cue := toolCue(userText)
-		switch {
-		case forced != "":
-			name = forced
-		case !cue && choice == "required":
-			name = first
+		cues := toolCues(userText)
+		if forced != "" || len(cues) == 0 {
+			name, args := "", ""
+			if len(cues) > 0 {
+				args = cues[0].args
+			}
+			switch {
+			case forced != "":
+				name = forced
+			case choice == "required":
+				name = first
+			}
+			if len(cues) == 0 {
+				b, _ := json.Marshal(map[string]string{"input": userText})
+				args = string(b)
+			}
+			cues = nil
+			if name != "" {
+				cues = []builtinCall{{name, args}}
+			}
 		}
-		if !cue {
-			b, _ := json.Marshal(map[string]string{"input": userText})
-			args = string(b)
-		}
-		switch {
-		case name == "":
+		if len(cues) == 0 {
 			a.text = "You said: " + userText
-		case offered[name]:
-			a.toolName, a.toolArgs = name, args
-		default:
-			a.text = fmt.Sprintf("I cannot call %s: it is not among the offered tools.", name)
+			break
 		}
+		for _, c := range cues {
+			if !offered[c.name] {
+				a.text = fmt.Sprintf("I cannot call %s: it is not among the offered tools.", c.name)
+				cues = nil
+				break
+			}
+		}
+		a.calls = cues
 	default:
 		a.text = "You said: " + userText
 	}
@@ -188,9 +215,11 @@ func (b *Builtin) answer(req *chatRequest) answer {
 		limit = *req.MaxTokens
 	}
 	a.finishReason = "stop"
-	if a.toolName != "" {
+	if len(a.calls) > 0 {
 		a.finishReason = "tool_calls"
-		a.completion = 1 + int64(len(strings.Fields(a.toolArgs)))
+		for _, c := range a.calls {
+			a.completion += 1 + int64(len(strings.Fields(c.args)))
+		}
 		return a
 	}
 	words := strings.Fields(a.text)
@@ -224,23 +253,33 @@ func toolChoice(raw json.RawMessage) (string, string) {
 	return "function", obj.Function.Name
 }
 
-// toolCue finds a "/tool NAME {json}" line.
-func toolCue(text string) (name, args string, ok bool) {
+// toolCues finds the "/tool NAME {json}" lines, in order.
+func toolCues(text string) []builtinCall {
+	var out []builtinCall
 	for line := range strings.SplitSeq(text, "\n") {
 		line = strings.TrimSpace(line)
 		rest, found := strings.CutPrefix(line, "/tool ")
 		if !found {
 			continue
 		}
-		rest = strings.TrimSpace(rest)
-		name, args, _ = strings.Cut(rest, " ")
+		name, args, _ := strings.Cut(strings.TrimSpace(rest), " ")
 		args = strings.TrimSpace(args)
 		if args == "" || !json.Valid([]byte(args)) {
 			args = "{}"
 		}
-		return name, args, name != ""
+		if name != "" {
+			out = append(out, builtinCall{name, args})
+		}
 	}
-	return "", "", false
+	return out
+}
+
+// callID is the id of an answer's i-th tool call, derived from the response id.
+func callID(responseID string, i int) string {
+	if i == 0 {
+		return "call_" + responseID[17:]
+	}
+	return fmt.Sprintf("call_%s_%d", responseID[17:], i)
 }
 
 func (b *Builtin) id(body []byte) string {
@@ -273,13 +312,17 @@ func (b *Builtin) chat(body []byte) (*Response, error) {
 	}
 	a := b.answer(&req)
 	msg := map[string]any{"role": "assistant", "content": a.text}
-	if a.toolName != "" {
+	if len(a.calls) > 0 {
 		msg["content"] = nil
-		msg["tool_calls"] = []any{map[string]any{
-			"id":       "call_" + b.id(body)[17:],
-			"type":     "function",
-			"function": map[string]any{"name": a.toolName, "arguments": a.toolArgs},
-		}}
+		calls := make([]any, len(a.calls))
+		for i, c := range a.calls {
+			calls[i] = map[string]any{
+				"id":       callID(b.id(body), i),
+				"type":     "function",
+				"function": map[string]any{"name": c.name, "arguments": c.args},
+			}
+		}
+		msg["tool_calls"] = calls
 	}
 	usage := map[string]int64{"prompt_tokens": a.prompt, "completion_tokens": a.completion, "total_tokens": a.prompt + a.completion}
 	out, err := json.Marshal(map[string]any{
@@ -318,15 +361,17 @@ func (b *Builtin) Stream(ctx context.Context, req Request) (Stream, error) {
 		return out
 	}
 	events := [][]byte{chunk(map[string]any{"role": "assistant", "content": ""}, nil)}
-	if a.toolName != "" {
-		events = append(events, chunk(map[string]any{"tool_calls": []any{map[string]any{
-			"index": 0, "id": "call_" + id[17:], "type": "function",
-			"function": map[string]any{"name": a.toolName, "arguments": ""},
-		}}}, nil))
-		for _, piece := range pieces(a.toolArgs, 16) {
+	if len(a.calls) > 0 {
+		for i, c := range a.calls {
 			events = append(events, chunk(map[string]any{"tool_calls": []any{map[string]any{
-				"index": 0, "function": map[string]any{"arguments": piece},
+				"index": i, "id": callID(id, i), "type": "function",
+				"function": map[string]any{"name": c.name, "arguments": ""},
 			}}}, nil))
+			for _, piece := range pieces(c.args, 16) {
+				events = append(events, chunk(map[string]any{"tool_calls": []any{map[string]any{
+					"index": i, "function": map[string]any{"arguments": piece},
+				}}}, nil))
+			}
 		}
 	} else {
 		for i, w := range strings.Fields(a.text) {

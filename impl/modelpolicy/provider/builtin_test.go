@@ -82,6 +82,23 @@ func TestBuiltinChatBehaviour(t *testing.T) {
 
 	out = builtinChat(t, `{"model":"m",`+tools+`,"messages":[{"role":"user","content":"/tool lookup"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"lookup","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c","content":"42"}]}`)
 	require.Equal(t, "The tool returned: 42", *out.Choices[0].Message.Content)
+
+	// Several /tool lines are parallel calls with distinct ids; their results are
+	// answered together, in order.
+	out = builtinChat(t, `{"model":"m",`+tools+`,"messages":[{"role":"user","content":"/tool lookup {\"q\": 1}\n/tool other {\"q\": 2}"}]}`)
+	require.Len(t, out.Choices[0].Message.ToolCalls, 2)
+	require.Equal(t, "lookup", out.Choices[0].Message.ToolCalls[0].Function.Name)
+	require.Equal(t, "other", out.Choices[0].Message.ToolCalls[1].Function.Name)
+	require.JSONEq(t, `{"q":2}`, out.Choices[0].Message.ToolCalls[1].Function.Arguments)
+	require.NotEqual(t, out.Choices[0].Message.ToolCalls[0].ID, out.Choices[0].Message.ToolCalls[1].ID)
+	require.EqualValues(t, 2*(1+2), out.Usage.Completion, "1 + argument words, per call")
+
+	out = builtinChat(t, `{"model":"m",`+tools+`,"messages":[{"role":"user","content":"/tool lookup\n/tool missing"}]}`)
+	require.Empty(t, out.Choices[0].Message.ToolCalls)
+	require.Contains(t, *out.Choices[0].Message.Content, "cannot call missing")
+
+	out = builtinChat(t, `{"model":"m",`+tools+`,"messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"lookup","arguments":"{}"}},{"id":"b","type":"function","function":{"name":"other","arguments":"{}"}}]},{"role":"tool","tool_call_id":"a","content":"1"},{"role":"tool","tool_call_id":"b","content":"2"}]}`)
+	require.Equal(t, "The tools returned: 1; 2", *out.Choices[0].Message.Content)
 }
 
 func TestBuiltinStreamsToolCalls(t *testing.T) {

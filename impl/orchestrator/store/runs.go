@@ -40,6 +40,11 @@ const (
 	EventFailed     = "run.failed"
 	EventCancelled  = "run.cancelled"
 	EventTimedOut   = "run.timed_out"
+
+	// The worker's step events, which a resumed attempt reads back (StepEvents).
+	EventModelMessage = "model.message"
+	EventToolCall     = "tool.call"
+	EventToolResult   = "tool.result"
 )
 
 // Run is a row of the runs table.
@@ -688,6 +693,22 @@ func ListEvents(ctx context.Context, db bun.IDB, runID string, after int64, limi
 	err := db.NewSelect().Model(&evs).Where("run_id = ? AND seq > ?", runID, after).OrderExpr("seq").Limit(int64(limit)).Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list run events: %w", err)
+	}
+	for i := range evs {
+		evs[i].Time = utc(evs[i].Time)
+	}
+	return evs, nil
+}
+
+// StepEvents returns a run's model.message, tool.call and tool.result events in seq
+// order: the steps an earlier attempt recorded, for the worker that resumes the run.
+func StepEvents(ctx context.Context, db bun.IDB, runID string) ([]Event, error) {
+	var evs []Event
+	err := db.NewSelect().Model(&evs).Where("run_id = ?", runID).
+		Where("type IN (?)", bun.In([]string{EventModelMessage, EventToolCall, EventToolResult})).
+		OrderExpr("seq").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list run steps: %w", err)
 	}
 	for i := range evs {
 		evs[i].Time = utc(evs[i].Time)

@@ -1,0 +1,235 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-faster/jx"
+	"github.com/ogen-go/ogen/ogenerrors"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nexixai/agentos/gen/orchestratorapi"
+	"github.com/nexixai/agentos/impl/worker"
+	"github.com/nexixai/agentos/internal/config"
+	"github.com/nexixai/agentos/internal/dbtest"
+	"github.com/nexixai/agentos/internal/platform"
+)
+
+// testNode is a whole platform on loopback, on SQLite (dsn "") or PostgreSQL.
+type testNode struct {
+	node   *platform.Node
+	cfg    config.Config
+	tenant *orchestratorapi.Client // the default tenant, by X-Tenant-Id
+}
+
+func newTestNode(t *testing.T, dsn string, mutate func(*config.Config)) *testNode {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.DatabaseURL = dsn
+	cfg.OrchestratorAddr, cfg.ModelPolicyAddr, cfg.FederationAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.AuditSink = "none"
+	cfg.Workers = 1
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	require.NoError(t, cfg.Validate())
+	node, err := platform.New(context.Background(), cfg, slog.New(slog.DiscardHandler), platform.Options{})
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- node.Serve(ctx) }()
+	t.Cleanup(func() { stop(); require.NoError(t, <-done) })
+	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), tenantCreds{cfg.DefaultTenant})
+	require.NoError(t, err)
+	return &testNode{node: node, cfg: cfg, tenant: c}
+}
+
+// eachBackend runs fn on SQLite and, when TEST_DATABASE_URL is set, on PostgreSQL.
+func eachBackend(t *testing.T, fn func(t *testing.T, dsn string)) {
+	t.Run("sqlite", func(t *testing.T) { t.Parallel(); fn(t, "") })
+	t.Run("postgres", func(t *testing.T) { t.Parallel(); fn(t, dbtest.URL(t)) })
+}
+
+func (n *testNode) events(t *testing.T, runID orchestratorapi.RunId) []orchestratorapi.RunEvent {
+	t.Helper()
+	page, err := n.tenant.GetRunEvents(context.Background(), orchestratorapi.GetRunEventsParams{RunID: runID,
+		Format: orchestratorapi.NewOptGetRunEventsFormat(orchestratorapi.GetRunEventsFormatJSON), Limit: orchestratorapi.NewOptInt32(1000)})
+	require.NoError(t, err)
+	return page.(*orchestratorapi.RunEventPage).Events
+}
+
+func (n *testNode) wait(t *testing.T, runID orchestratorapi.RunId) *orchestratorapi.Run {
+	t.Helper()
+	run, err := n.tenant.WaitRun(context.Background(), orchestratorapi.WaitRunParams{RunID: runID, Timeout: orchestratorapi.NewOptString("30s")})
+	require.NoError(t, err)
+	return run
+}
+
+func str(raw jx.Raw) string {
+	var s string
+	_ = json.Unmarshal(raw, &s)
+	return s
+}
+
+// The issue's end-to-end run: streamed deltas, two tool calls in parallel (one of them
+// memory), and completion, with the events in order, on both databases.
+func TestAgentLoopEndToEnd(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, dsn string) {
+		n := newTestNode(t, dsn, nil)
+		ctx := context.Background()
+		builtin := orchestratorapi.NewOptToolType(orchestratorapi.ToolTypeBuiltin)
+		_, err := n.tenant.PutAgent(ctx, &orchestratorapi.AgentInput{Model: "builtin-chat", Tools: []orchestratorapi.Tool{
+			{Name: "calculator", Type: builtin}, {Name: "memory_put", Type: builtin},
+		}}, orchestratorapi.PutAgentParams{AgentID: "e2e"})
+		require.NoError(t, err)
+		res, err := n.tenant.CreateRun(ctx, &orchestratorapi.RunInput{
+			Input: "/tool memory_put {\"key\": \"answer\", \"value\": \"six times seven\"}\n/tool calculator {\"expression\": \"6 * 7\"}",
+		}, orchestratorapi.CreateRunParams{AgentID: "e2e"})
+		require.NoError(t, err)
+		run := n.wait(t, res.Response.RunID)
+		require.Equal(t, orchestratorapi.RunStatusCompleted, run.Status, "%+v", run.Error)
+		require.Equal(t, "The tools returned: stored answer; 42", run.Output.Or(""))
+		require.Positive(t, run.Usage.PromptTokens)
+		require.Positive(t, run.Usage.CompletionTokens)
+
+		var types []string
+		var deltas strings.Builder
+		results := map[string]string{}
+		for _, e := range n.events(t, run.RunID) {
+			switch e.Type {
+			case "model.delta":
+				deltas.WriteString(str(e.Data["text"]))
+				if types[len(types)-1] != "model.delta" {
+					types = append(types, e.Type)
+				}
+				continue
+			case "tool.result":
+				results[str(e.Data["name"])] = str(e.Data["content"])
+			}
+			types = append(types, e.Type)
+		}
+		require.Equal(t, []string{"run.queued", "run.started", "model.message", "tool.call", "tool.call",
+			"tool.result", "tool.result", "model.delta", "model.message", "run.completed"}, types)
+		require.Equal(t, run.Output.Or(""), deltas.String(), "the streamed deltas add up to the answer")
+		require.Equal(t, map[string]string{"memory_put": "stored answer", "calculator": "42"}, results)
+		item, err := n.tenant.GetMemory(ctx, orchestratorapi.GetMemoryParams{Namespace: "e2e", Key: "answer"})
+		require.NoError(t, err)
+		require.Equal(t, "six times seven", item.Value)
+	})
+}
+
+type workerCreds struct{ token string }
+
+func (c workerCreds) WorkerToken(context.Context, orchestratorapi.OperationName) (orchestratorapi.WorkerToken, error) {
+	return orchestratorapi.WorkerToken{Token: c.token}, nil
+}
+func (workerCreds) TenantHeader(context.Context, orchestratorapi.OperationName) (orchestratorapi.TenantHeader, error) {
+	return orchestratorapi.TenantHeader{}, ogenerrors.ErrSkipClientSecurity
+}
+func (workerCreds) BearerAuth(context.Context, orchestratorapi.OperationName) (orchestratorapi.BearerAuth, error) {
+	return orchestratorapi.BearerAuth{}, ogenerrors.ErrSkipClientSecurity
+}
+func (workerCreds) AdminToken(context.Context, orchestratorapi.OperationName) (orchestratorapi.AdminToken, error) {
+	return orchestratorapi.AdminToken{}, ogenerrors.ErrSkipClientSecurity
+}
+
+func rawData(kv map[string]any) orchestratorapi.OptWorkerEventData {
+	d := orchestratorapi.WorkerEventData{}
+	for k, v := range kv {
+		b, _ := json.Marshal(v)
+		d[k] = jx.Raw(b)
+	}
+	return orchestratorapi.NewOptWorkerEventData(d)
+}
+
+// A worker that takes over a run whose first attempt died after recording one of two
+// tool results reuses that result instead of calling the tool again, runs only the
+// call without a result, and does not repeat the recorded model call.
+func TestResumeDoesNotRepeatRecordedToolCalls(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, dsn string) {
+		n := newTestNode(t, dsn, func(c *config.Config) {
+			c.Workers = 0
+			c.LeaseTTL = time.Second
+			c.SweepInterval = 50 * time.Millisecond
+		})
+		ctx := context.Background()
+		builtin := orchestratorapi.NewOptToolType(orchestratorapi.ToolTypeBuiltin)
+		_, err := n.tenant.PutAgent(ctx, &orchestratorapi.AgentInput{Model: "builtin-chat", Tools: []orchestratorapi.Tool{
+			{Name: "memory_put", Type: builtin},
+		}}, orchestratorapi.PutAgentParams{AgentID: "resumer"})
+		require.NoError(t, err)
+		res, err := n.tenant.CreateRun(ctx, &orchestratorapi.RunInput{Input: "store two things"}, orchestratorapi.CreateRunParams{AgentID: "resumer"})
+		require.NoError(t, err)
+		runID := res.Response.RunID
+
+		// The first attempt, by hand: the model asked for two memory_put calls; one
+		// result was recorded; then the worker died.
+		wc, err := orchestratorapi.NewClient(n.node.URL(platform.Orchestrator), workerCreds{n.node.WorkerToken})
+		require.NoError(t, err)
+		lease, err := wc.LeaseRuns(ctx, &orchestratorapi.LeaseInput{WorkerID: "doomed", MaxRuns: orchestratorapi.NewOptInt32(1)})
+		require.NoError(t, err)
+		require.Len(t, lease.Runs, 1)
+		lr := lease.Runs[0]
+		require.Empty(t, lr.History)
+		call := func(id, key string) map[string]any {
+			return map[string]any{"id": id, "type": "function", "function": map[string]any{
+				"name": "memory_put", "arguments": fmt.Sprintf(`{"key": %q, "value": "v-%s"}`, key, key)}}
+		}
+		_, err = wc.AppendRunEvents(ctx, &orchestratorapi.AppendEventsInput{LeaseID: lr.Lease.LeaseID, FencingToken: lr.Lease.FencingToken,
+			Events: []orchestratorapi.WorkerEvent{
+				{Type: orchestratorapi.WorkerEventTypeModelMessage, Data: rawData(map[string]any{"role": "assistant", "content": "",
+					"tool_calls": []any{call("call_a", "a"), call("call_b", "b")}, "usage": map[string]int{"prompt_tokens": 100, "completion_tokens": 10}})},
+				{Type: orchestratorapi.WorkerEventTypeToolCall, Data: rawData(map[string]any{"id": "call_a", "name": "memory_put"})},
+				{Type: orchestratorapi.WorkerEventTypeToolCall, Data: rawData(map[string]any{"id": "call_b", "name": "memory_put"})},
+				{Type: orchestratorapi.WorkerEventTypeToolResult, Data: rawData(map[string]any{"id": "call_a", "name": "memory_put", "content": "stored a"})},
+			}}, orchestratorapi.AppendRunEventsParams{RunID: runID})
+		require.NoError(t, err)
+
+		// A real worker takes the run over once the first lease lapses.
+		w, err := worker.New(worker.Config{ID: "rescuer", OrchestratorURL: n.node.URL(platform.Orchestrator),
+			ModelPolicyURL: n.node.URL(platform.ModelPolicy), WorkerToken: n.node.WorkerToken, Concurrency: 1})
+		require.NoError(t, err)
+		wctx, stopWorker := context.WithCancel(ctx)
+		wdone := make(chan error, 1)
+		go func() { wdone <- w.Run(wctx) }()
+		t.Cleanup(func() { stopWorker(); <-wdone })
+
+		run := n.wait(t, runID)
+		require.Equal(t, orchestratorapi.RunStatusCompleted, run.Status, "%+v", run.Error)
+		require.EqualValues(t, 2, run.Attempt)
+		require.Equal(t, "The tools returned: stored a; stored b", run.Output.Or(""), "the recorded result is reused, in call order")
+		require.Greater(t, run.Usage.PromptTokens, int64(100), "the first attempt's recorded usage counts")
+
+		_, err = n.tenant.GetMemory(ctx, orchestratorapi.GetMemoryParams{Namespace: "resumer", Key: "a"})
+		require.Error(t, err, "call_a had a recorded result: it must not run again")
+		item, err := n.tenant.GetMemory(ctx, orchestratorapi.GetMemoryParams{Namespace: "resumer", Key: "b"})
+		require.NoError(t, err, "call_b had no result: it runs on the second attempt")
+		require.Equal(t, "v-b", item.Value)
+
+		var second []string
+		results := map[string]int{}
+		started := 0
+		for _, e := range n.events(t, runID) {
+			if e.Type == "run.started" {
+				started++
+			}
+			if e.Type == "tool.result" {
+				results[str(e.Data["id"])]++
+			}
+			if started == 2 && e.Type != "model.delta" {
+				second = append(second, e.Type)
+			}
+		}
+		require.Equal(t, map[string]int{"call_a": 1, "call_b": 1}, results)
+		require.Equal(t, []string{"run.started", "tool.result", "model.message", "run.completed"}, second,
+			"the second attempt announces nothing again and makes one model call")
+	})
+}
