@@ -3,15 +3,9 @@ package orchestrator_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +15,7 @@ import (
 	"github.com/nexixai/agentos/gen/orchestratorapi"
 	"github.com/nexixai/agentos/internal/db"
 	"github.com/nexixai/agentos/internal/dbtest"
+	"github.com/nexixai/agentos/internal/testbin"
 )
 
 type tokens struct{ tenant, admin, worker string }
@@ -50,67 +45,6 @@ func (t tokens) WorkerToken(context.Context, orchestratorapi.OperationName) (orc
 	return orchestratorapi.WorkerToken{Token: t.worker}, nil
 }
 
-// buildAgentos builds the agentos binary once per test binary.
-var buildAgentos = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "agentos-bin")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "agentos")
-	root, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/agentos")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
-// orchestratorProcess runs `agentos serve orchestrator` as a child process.
-type orchestratorProcess struct {
-	t    *testing.T
-	bin  string
-	addr string
-	env  []string
-	cmd  *exec.Cmd
-}
-
-func (p *orchestratorProcess) start() {
-	p.t.Helper()
-	p.cmd = exec.Command(p.bin, "serve", "orchestrator", "--orchestrator-addr", p.addr, "--data-dir", p.t.TempDir())
-	p.cmd.Env = append(os.Environ(), p.env...)
-	p.cmd.Stdout, p.cmd.Stderr = os.Stderr, os.Stderr
-	if os.Getenv("AGENTOS_TEST_LOG") == "" {
-		p.cmd.Stdout, p.cmd.Stderr = nil, nil
-	}
-	require.NoError(p.t, p.cmd.Start())
-	require.Eventually(p.t, func() bool {
-		resp, err := http.Get("http://" + p.addr + "/v1/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 30*time.Second, 20*time.Millisecond, "orchestrator did not become ready")
-}
-
-func (p *orchestratorProcess) kill9() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	_ = p.cmd.Wait()
-}
-
 // TestCrashRecovery kills -9 the orchestrator while 200 runs are in flight under test
 // workers, starts it again, and checks every run ends exactly once with a gap-free log.
 func TestCrashRecovery(t *testing.T) {
@@ -118,7 +52,7 @@ func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
 	}
-	bin, err := buildAgentos()
+	bin, err := testbin.Agentos()
 	require.NoError(t, err)
 	const (
 		runs    = 200
@@ -127,14 +61,16 @@ func TestCrashRecovery(t *testing.T) {
 		worker  = "crash-worker-token-0123456789"
 		tenant  = "tnt_crash"
 	)
-	p := &orchestratorProcess{t: t, bin: bin, addr: freePort(t), env: []string{
+	addr := testbin.FreePort(t)
+	ready := "http://" + addr + "/v1/ready"
+	p := &testbin.Process{T: t, Bin: bin, Args: []string{"serve", "orchestrator", "--orchestrator-addr", addr, "--data-dir", t.TempDir()}, Env: []string{
 		"AGENTOS_DATABASE_URL=" + url, "AGENTOS_ADMIN_TOKEN=" + admin, "AGENTOS_WORKER_TOKEN=" + worker,
 		"AGENTOS_LEASE_TTL=2s", "AGENTOS_SWEEP_INTERVAL=100ms", "AGENTOS_RUN_MAX_ATTEMPTS=20",
 		"AGENTOS_QUOTA_RUN_CREATE_QPS=0", "AGENTOS_QUOTA_CONCURRENT_RUNS=0", "AGENTOS_AUDIT_SINK=none", "AGENTOS_LOG_LEVEL=warn",
 	}}
-	p.start()
-	t.Cleanup(p.kill9)
-	base := "http://" + p.addr
+	p.Start(ready)
+	t.Cleanup(p.Kill9)
+	base := "http://" + addr
 	ctx := context.Background()
 	hc := &http.Client{Timeout: 10 * time.Second}
 
@@ -200,9 +136,9 @@ func TestCrashRecovery(t *testing.T) {
 	for kill := range 2 {
 		target := int64(40 + kill*60)
 		require.Eventually(t, func() bool { return completed.Load() >= target }, 60*time.Second, 10*time.Millisecond)
-		p.kill9()
+		p.Kill9()
 		time.Sleep(300 * time.Millisecond)
-		p.start()
+		p.Start(ready)
 	}
 
 	d, err := db.Open(ctx, url, "")
