@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -124,6 +125,27 @@ func (w *world) registerWorkerSteps(sc *godog.ScenarioContext) {
 	})
 	sc.Step(`^the worker (?:appended|posts) events "([^"]*)"$`, func(list string) error {
 		_, err := w.appendEvents(w.lease, w.lease.Lease.FencingToken, "", strings.Split(list, ", ")...)
+		return err
+	})
+	sc.Step(`^the worker completes the run with (?:output "([^"]*)"|fencing token (\d+)) and events "([^"]*)"$`, func(out string, token, list string) error {
+		c, err := w.wclient()
+		if err != nil {
+			return err
+		}
+		ft := w.lease.Lease.FencingToken
+		if token != "" {
+			n, _ := strconv.Atoi(token)
+			ft = int32(n)
+		}
+		in := &orchestratorapi.CompleteInput{LeaseID: w.lease.Lease.LeaseID, FencingToken: ft, Output: out}
+		for i, t := range strings.Split(list, ", ") {
+			in.Events = append(in.Events, orchestratorapi.WorkerEvent{Type: orchestratorapi.WorkerEventType(t), Data: eventData("text", fmt.Sprintf("part %d", i))})
+		}
+		_, err = c.CompleteRun(context.Background(), in, orchestratorapi.CompleteRunParams{RunID: w.lease.Run.RunID})
+		w.noteErr(err)
+		if token != "" {
+			return nil // the next step checks the problem
+		}
 		return err
 	})
 	sc.Step(`^the lease's history is "([^"]*)"$`, func(want string) error {

@@ -62,6 +62,22 @@ Feature: Worker lease protocol
     Then another test worker leases the run with fencing token 2
     And the lease's history is "model.message, tool.call, tool.result"
 
+  @PRS-WRK-008
+  Scenario: A completion carries the run's last events
+    Given I created a run of "my-agent" with input "work"
+    And a test worker has leased the run
+    When the worker completes the run with output "done" and events "model.delta, model.message"
+    Then the run is "completed" with output "done"
+    And the run's events are "run.queued, run.started, model.delta, model.message, run.completed"
+
+  @PRS-WRK-008 @PRS-WRK-004
+  Scenario: A completion with a stale fencing token appends none of its events
+    Given I created a run of "my-agent" with input "work"
+    And a test worker has leased the run
+    When the worker completes the run with fencing token 9 and events "model.message"
+    Then the response is a 409 problem with code "lease_lost"
+    And the run's events are "run.queued, run.started"
+
   @PRS-WRK-005 @inprocess
   Scenario: A run whose lease lapses on its last attempt fails
     Given I created a run of "my-agent" with input "work"

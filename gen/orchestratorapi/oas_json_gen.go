@@ -1182,13 +1182,24 @@ func (s *CompleteInput) encodeFields(e *jx.Encoder) {
 			s.Usage.Encode(e)
 		}
 	}
+	{
+		if s.Events != nil {
+			e.FieldStart("events")
+			e.ArrStart()
+			for _, elem := range s.Events {
+				elem.Encode(e)
+			}
+			e.ArrEnd()
+		}
+	}
 }
 
-var jsonFieldsNameOfCompleteInput = [4]string{
+var jsonFieldsNameOfCompleteInput = [5]string{
 	0: "lease_id",
 	1: "fencing_token",
 	2: "output",
 	3: "usage",
+	4: "events",
 }
 
 // Decode decodes CompleteInput from json.
@@ -1245,6 +1256,23 @@ func (s *CompleteInput) Decode(d *jx.Decoder) error {
 				return nil
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"usage\"")
+			}
+		case "events":
+			if err := func() error {
+				s.Events = make([]WorkerEvent, 0)
+				if err := d.Arr(func(d *jx.Decoder) error {
+					var elem WorkerEvent
+					if err := elem.Decode(d); err != nil {
+						return err
+					}
+					s.Events = append(s.Events, elem)
+					return nil
+				}); err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"events\"")
 			}
 		default:
 			return errors.Errorf("unexpected field %q", k)
@@ -1329,13 +1357,24 @@ func (s *FailInput) encodeFields(e *jx.Encoder) {
 			s.Usage.Encode(e)
 		}
 	}
+	{
+		if s.Events != nil {
+			e.FieldStart("events")
+			e.ArrStart()
+			for _, elem := range s.Events {
+				elem.Encode(e)
+			}
+			e.ArrEnd()
+		}
+	}
 }
 
-var jsonFieldsNameOfFailInput = [4]string{
+var jsonFieldsNameOfFailInput = [5]string{
 	0: "lease_id",
 	1: "fencing_token",
 	2: "error",
 	3: "usage",
+	4: "events",
 }
 
 // Decode decodes FailInput from json.
@@ -1390,6 +1429,23 @@ func (s *FailInput) Decode(d *jx.Decoder) error {
 				return nil
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"usage\"")
+			}
+		case "events":
+			if err := func() error {
+				s.Events = make([]WorkerEvent, 0)
+				if err := d.Arr(func(d *jx.Decoder) error {
+					var elem WorkerEvent
+					if err := elem.Decode(d); err != nil {
+						return err
+					}
+					s.Events = append(s.Events, elem)
+					return nil
+				}); err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"events\"")
 			}
 		default:
 			return errors.Errorf("unexpected field %q", k)

@@ -479,6 +479,9 @@ type CompleteInput struct {
 	FencingToken int32    `json:"fencing_token"`
 	Output       string   `json:"output"`
 	Usage        OptUsage `json:"usage"`
+	// A last batch of events, appended in the same transaction before the terminal event (a final answer's
+	// deltas and model.message with the completion, say).
+	Events []WorkerEvent `json:"events"`
 }
 
 // GetLeaseID returns the value of LeaseID.
@@ -501,6 +504,11 @@ func (s *CompleteInput) GetUsage() OptUsage {
 	return s.Usage
 }
 
+// GetEvents returns the value of Events.
+func (s *CompleteInput) GetEvents() []WorkerEvent {
+	return s.Events
+}
+
 // SetLeaseID sets the value of LeaseID.
 func (s *CompleteInput) SetLeaseID(val string) {
 	s.LeaseID = val
@@ -521,6 +529,11 @@ func (s *CompleteInput) SetUsage(val OptUsage) {
 	s.Usage = val
 }
 
+// SetEvents sets the value of Events.
+func (s *CompleteInput) SetEvents(val []WorkerEvent) {
+	s.Events = val
+}
+
 // DeleteAgentNoContent is response for DeleteAgent operation.
 type DeleteAgentNoContent struct{}
 
@@ -536,6 +549,9 @@ type FailInput struct {
 	FencingToken int32    `json:"fencing_token"`
 	Error        RunError `json:"error"`
 	Usage        OptUsage `json:"usage"`
+	// A last batch of events, appended in the same transaction before the terminal event (a final answer's
+	// deltas and model.message with the completion, say).
+	Events []WorkerEvent `json:"events"`
 }
 
 // GetLeaseID returns the value of LeaseID.
@@ -558,6 +574,11 @@ func (s *FailInput) GetUsage() OptUsage {
 	return s.Usage
 }
 
+// GetEvents returns the value of Events.
+func (s *FailInput) GetEvents() []WorkerEvent {
+	return s.Events
+}
+
 // SetLeaseID sets the value of LeaseID.
 func (s *FailInput) SetLeaseID(val string) {
 	s.LeaseID = val
@@ -576,6 +597,11 @@ func (s *FailInput) SetError(val RunError) {
 // SetUsage sets the value of Usage.
 func (s *FailInput) SetUsage(val OptUsage) {
 	s.Usage = val
+}
+
+// SetEvents sets the value of Events.
+func (s *FailInput) SetEvents(val []WorkerEvent) {
+	s.Events = val
 }
 
 // Ref: #/components/schemas/FieldError

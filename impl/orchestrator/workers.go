@@ -122,21 +122,13 @@ func (s *Service) HeartbeatLease(ctx context.Context, req *orchestratorapi.Heart
 
 // AppendRunEvents implements appendRunEvents.
 func (s *Service) AppendRunEvents(ctx context.Context, req *orchestratorapi.AppendEventsInput, params orchestratorapi.AppendRunEventsParams) (*orchestratorapi.AppendEventsResult, error) {
-	events := make([]store.NewEvent, len(req.Events))
-	for i, e := range req.Events {
-		data := map[string]json.RawMessage{}
-		for k, v := range e.Data.Or(nil) {
-			data[k] = json.RawMessage(v)
-		}
-		raw, err := json.Marshal(data)
-		if err != nil {
-			return nil, apierr.InvalidField("events", "event data is not valid JSON")
-		}
-		events[i] = store.NewEvent{Type: string(e.Type), Data: raw}
+	events, err := workerEvents(req.Events)
+	if err != nil {
+		return nil, err
 	}
 	runID := string(params.RunID)
 	var run *store.Run
-	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		run, err = store.WorkerAppend(ctx, tx, runID, req.LeaseID, req.FencingToken, req.BatchID.Or(""), events, s.now())
 		return err
@@ -148,12 +140,45 @@ func (s *Service) AppendRunEvents(ctx context.Context, req *orchestratorapi.Appe
 	return &orchestratorapi.AppendEventsResult{LastSeq: run.LastSeq, CancelRequested: run.CancelRequested}, nil
 }
 
+// workerEvents converts a batch of worker events for storage.
+func workerEvents(in []orchestratorapi.WorkerEvent) ([]store.NewEvent, error) {
+	events := make([]store.NewEvent, len(in))
+	for i, e := range in {
+		data := map[string]json.RawMessage{}
+		for k, v := range e.Data.Or(nil) {
+			data[k] = json.RawMessage(v)
+		}
+		raw, err := json.Marshal(data)
+		if err != nil {
+			return nil, apierr.InvalidField("events", "event data is not valid JSON")
+		}
+		events[i] = store.NewEvent{Type: string(e.Type), Data: raw}
+	}
+	return events, nil
+}
+
+// appendFinal appends the last batch a completion or failure carries, under its lease.
+func appendFinal(ctx context.Context, tx bun.Tx, runID, leaseID string, token int32, events []store.NewEvent, now time.Time) error {
+	if len(events) == 0 {
+		return nil
+	}
+	_, err := store.WorkerAppend(ctx, tx, runID, leaseID, token, "", events, now)
+	return err
+}
+
 // CompleteRun implements completeRun.
 func (s *Service) CompleteRun(ctx context.Context, req *orchestratorapi.CompleteInput, params orchestratorapi.CompleteRunParams) (*orchestratorapi.Run, error) {
 	runID := string(params.RunID)
 	usage := usageOf(req.Usage)
+	events, err := workerEvents(req.Events)
+	if err != nil {
+		return nil, err
+	}
 	var run *store.Run
-	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := appendFinal(ctx, tx, runID, req.LeaseID, req.FencingToken, events, s.now()); err != nil {
+			return err
+		}
 		var err error
 		if run, err = store.CompleteRun(ctx, tx, runID, req.LeaseID, req.FencingToken, req.Output, usage, s.now()); err != nil {
 			return err
@@ -172,8 +197,15 @@ func (s *Service) CompleteRun(ctx context.Context, req *orchestratorapi.Complete
 func (s *Service) FailRun(ctx context.Context, req *orchestratorapi.FailInput, params orchestratorapi.FailRunParams) (*orchestratorapi.Run, error) {
 	runID := string(params.RunID)
 	usage := usageOf(req.Usage)
+	events, err := workerEvents(req.Events)
+	if err != nil {
+		return nil, err
+	}
 	var run *store.Run
-	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := appendFinal(ctx, tx, runID, req.LeaseID, req.FencingToken, events, s.now()); err != nil {
+			return err
+		}
 		var err error
 		if run, err = store.FailRun(ctx, tx, runID, req.LeaseID, req.FencingToken, req.Error.Code, req.Error.Message, usage, s.now()); err != nil {
 			return err

@@ -48,6 +48,8 @@ type completion struct {
 	toolCalls []toolCall
 	finish    string
 	usage     usage
+	// tail holds the deltas not yet posted when the stream ended.
+	tail string
 }
 
 // streamChat calls Model Policy's OpenAI-compatible chat completions with streaming and

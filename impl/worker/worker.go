@@ -144,6 +144,8 @@ type runState struct {
 	// requested (cause errCancelled).
 	ctx  context.Context
 	stop context.CancelCauseFunc
+	// final holds the last step's events, sent with :complete or :fail.
+	final []orchestratorapi.WorkerEvent
 }
 
 var (
@@ -179,14 +181,14 @@ func (w *Worker) execute(parent context.Context, lr orchestratorapi.LeasedRun) {
 			code = "max_tokens_exceeded"
 		}
 		_, ferr := w.orch.FailRun(parent, &orchestratorapi.FailInput{LeaseID: lr.Lease.LeaseID, FencingToken: lr.Lease.FencingToken,
-			Error: orchestratorapi.RunError{Code: code, Message: msg}, Usage: orchestratorapi.NewOptUsage(u)}, orchestratorapi.FailRunParams{RunID: lr.Run.RunID})
+			Error: orchestratorapi.RunError{Code: code, Message: msg}, Usage: orchestratorapi.NewOptUsage(u), Events: rs.final}, orchestratorapi.FailRunParams{RunID: lr.Run.RunID})
 		if ferr != nil {
 			logger.Warn("report run failure", "error", ferr)
 		}
 		return
 	}
 	if _, err := w.orch.CompleteRun(parent, &orchestratorapi.CompleteInput{LeaseID: lr.Lease.LeaseID, FencingToken: lr.Lease.FencingToken,
-		Output: output, Usage: orchestratorapi.NewOptUsage(u)}, orchestratorapi.CompleteRunParams{RunID: lr.Run.RunID}); err != nil {
+		Output: output, Usage: orchestratorapi.NewOptUsage(u), Events: rs.final}, orchestratorapi.CompleteRunParams{RunID: lr.Run.RunID}); err != nil {
 		logger.Warn("complete run", "error", err)
 	}
 }
@@ -275,7 +277,7 @@ func (rs *runState) agentLoop() (string, orchestratorapi.Usage, error) {
 		return *prev.final, total, nil
 	}
 	if len(prev.lastCalls) > 0 {
-		results, err := rs.runTools(prev.lastCalls, prev.results, prev.announced)
+		results, err := rs.runTools(prev.lastCalls, prev.results, prev.announced, nil)
 		if err != nil {
 			return "", total, err
 		}
@@ -293,20 +295,29 @@ func (rs *runState) agentLoop() (string, orchestratorapi.Usage, error) {
 		if err != nil {
 			return "", total, err
 		}
-		if err := rs.post(event(orchestratorapi.WorkerEventTypeModelMessage, map[string]any{
+		// The step's last deltas, its model.message and its tool calls' announcements
+		// go in one batch: one round trip, and a later attempt sees all or none of them.
+		var step []orchestratorapi.WorkerEvent
+		if res.tail != "" {
+			step = append(step, event(orchestratorapi.WorkerEventTypeModelDelta, map[string]any{"text": res.tail}))
+		}
+		step = append(step, event(orchestratorapi.WorkerEventTypeModelMessage, map[string]any{
 			"role": "assistant", "content": res.content, "tool_calls": res.toolCalls, "finish_reason": res.finish,
 			"usage": res.usage,
-		})); err != nil {
-			return "", total, err
-		}
+		}))
+		overBudget := false
 		if budget := agent.Limits.MaxTokens.Or(0); budget > 0 && total.PromptTokens+total.CompletionTokens > budget {
-			return "", total, errTokenBudget
+			overBudget = true
 		}
-		if len(res.toolCalls) == 0 {
+		if len(res.toolCalls) == 0 || overBudget {
+			rs.final = step // posted with the completion or failure, in its transaction
+			if overBudget {
+				return "", total, errTokenBudget
+			}
 			return res.content, total, nil
 		}
 		msgs = append(msgs, message{Role: "assistant", Content: res.content, ToolCalls: res.toolCalls})
-		results, err := rs.runTools(res.toolCalls, nil, nil)
+		results, err := rs.runTools(res.toolCalls, nil, nil, step)
 		if err != nil {
 			return "", total, err
 		}
@@ -315,7 +326,8 @@ func (rs *runState) agentLoop() (string, orchestratorapi.Usage, error) {
 	return "", total, errStepLimit
 }
 
-// modelStep makes one streamed model call, posting deltas every DeltaFlush.
+// modelStep makes one streamed model call, posting deltas every DeltaFlush; the deltas
+// after the last flush are left in the completion's tail for the caller to post.
 func (rs *runState) modelStep(msgs []message, tools []toolDef) (completion, error) {
 	var (
 		mu      sync.Mutex
@@ -345,7 +357,6 @@ func (rs *runState) modelStep(msgs []message, tools []toolDef) (completion, erro
 		for {
 			select {
 			case <-done:
-				flush()
 				return
 			case <-t.C:
 				flush()
@@ -358,20 +369,24 @@ func (rs *runState) modelStep(msgs []message, tools []toolDef) (completion, erro
 		mu.Unlock()
 	})
 	close(done)
-	<-flushed
-	if err == nil {
-		err = postErr
+	<-flushed // no flush is in flight now
+	if err != nil {
+		flush() // what streamed before the failure, for the log
+		return res, err
 	}
-	return res, err
+	// The deltas since the last flush go out with the step's model.message.
+	res.tail = pending.String()
+	return res, postErr
 }
 
-// runTools executes the calls in parallel, announcing them in one tool.call batch and
+// runTools executes the calls in parallel, announcing them in one tool.call batch (after
+// the lead events, when there are any) and
 // posting each tool.result as soon as its tool returns, so a later attempt never runs a
 // call whose result is recorded. recorded holds results an earlier attempt recorded
 // (those calls are not run again) and announced the calls whose tool.call it recorded.
 // A tool's failure is its result, for the model to read; it does not fail the run.
-func (rs *runState) runTools(calls []toolCall, recorded map[string]string, announced map[string]bool) ([]message, error) {
-	var announce []orchestratorapi.WorkerEvent
+func (rs *runState) runTools(calls []toolCall, recorded map[string]string, announced map[string]bool, lead []orchestratorapi.WorkerEvent) ([]message, error) {
+	announce := lead // events to post in the same batch, before the announcements
 	for _, c := range calls {
 		if !announced[c.ID] {
 			announce = append(announce, event(orchestratorapi.WorkerEventTypeToolCall, map[string]any{

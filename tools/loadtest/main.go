@@ -1,7 +1,11 @@
 // Command loadtest measures the orchestrator over HTTP: run creation, the full run
-// lifecycle with workers, and SSE fan-out. It starts `agentos serve orchestrator` as a
-// child process (so the server's peak RSS is its own), drives it through the generated
+// lifecycle with test workers, and SSE fan-out. It starts `agentos serve orchestrator` as
+// a child process (so the server's peak RSS is its own), drives it through the generated
 // client, and prints throughput, latency percentiles and the server's peak RSS.
+//
+// The agents and worker-memory scenarios measure the whole platform instead: `agentos
+// serve --workers 0` and real `agentos worker` processes executing agent loops through
+// Model Policy.
 //
 //	go run ./tools/loadtest -bin bin/agentos -scenario create -clients 64 -duration 10s -db postgres://…
 package main
@@ -40,12 +44,13 @@ type options struct {
 	events      int
 	concurrency int
 	batch       bool
+	workerProcs int
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin/agentos", "agentos binary")
-	flag.StringVar(&o.scenario, "scenario", "create", "create | lifecycle | fanout")
+	flag.StringVar(&o.scenario, "scenario", "create", "create | lifecycle | fanout | agents | worker-memory")
 	flag.IntVar(&o.clients, "clients", 64, "concurrent clients creating runs")
 	flag.IntVar(&o.workers, "workers", 8, "workers (lifecycle)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measurement time")
@@ -54,6 +59,7 @@ func main() {
 	flag.IntVar(&o.events, "events", 200, "events appended (fanout)")
 	flag.IntVar(&o.concurrency, "worker-concurrency", 16, "runs each worker executes at once (lifecycle)")
 	flag.BoolVar(&o.batch, "batch-events", true, "post a run's 3 events as one batch (false: 3 requests) (lifecycle)")
+	flag.IntVar(&o.workerProcs, "worker-procs", 4, "agentos worker processes (agents)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		log.Fatal(err)
@@ -149,6 +155,12 @@ func (s *server) stop() {
 }
 
 func run(o options) error {
+	switch o.scenario {
+	case "agents":
+		return agents(o)
+	case "worker-memory":
+		return workerMemory(o)
+	}
 	srv, err := startServer(o)
 	if err != nil {
 		return err
