@@ -56,6 +56,11 @@ type environment struct {
 	secondURLs map[string]string
 	secondErr  error
 
+	// workerNode is the node with an embedded worker (mcp_steps_test.go).
+	workerNodeOnce sync.Once
+	workerNodeVal  *workerNode
+	workerNodeErr  error
+
 	exitMu sync.Mutex
 	exits  []func()
 }

@@ -52,6 +52,7 @@ type world struct {
 	secondURLs map[string]string
 
 	orchState
+	mcp mcpScenario
 }
 
 type problemBody struct {
@@ -200,6 +201,7 @@ func (w *world) register(sc *godog.ScenarioContext) {
 	w.registerOrchestrator(sc)
 	w.registerCLIRuns(sc)
 	w.registerMemory(sc)
+	w.registerMCP(sc)
 	w.registerModelPolicy(sc)
 }
 

@@ -4,8 +4,8 @@
 // the database and never decides state or policy.
 //
 // This is the worker's core: the lease loop, heartbeats with cancellation, the agent
-// loop with streamed deltas and the builtin calculator tool. Memory, http_fetch and MCP
-// tools come with the rest of the Workers issue.
+// loop with streamed deltas, the builtin calculator and memory tools, and the tools of
+// the agent's MCP servers (mcp.go). http_fetch comes with the rest of the Workers issue.
 package worker
 
 import (
@@ -39,6 +39,14 @@ type Config struct {
 	// DeltaFlush is how long model deltas are coalesced before they are posted.
 	DeltaFlush time.Duration
 	Logger     *slog.Logger
+	// MCPConnectTimeout bounds starting or dialling one MCP server and listing its
+	// tools (default 30 s).
+	MCPConnectTimeout time.Duration
+	// MCPCallTimeout bounds one MCP tool call (default 5 min).
+	MCPCallTimeout time.Duration
+	// MCPEnv is the base environment (KEY=VALUE) of stdio MCP servers, before the tool
+	// entry's env; nil means PATH, HOME, TMPDIR and LANG of the worker's own environment.
+	MCPEnv []string
 }
 
 // Worker leases and executes runs.
@@ -64,6 +72,15 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.ID == "" {
 		cfg.ID = "worker"
+	}
+	if cfg.MCPConnectTimeout <= 0 {
+		cfg.MCPConnectTimeout = 30 * time.Second
+	}
+	if cfg.MCPCallTimeout <= 0 {
+		cfg.MCPCallTimeout = 5 * time.Minute
+	}
+	if cfg.MCPEnv == nil {
+		cfg.MCPEnv = defaultMCPEnv()
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}}
 	orch, err := orchestratorapi.NewClient(cfg.OrchestratorURL, workerCreds{cfg.WorkerToken}, orchestratorapi.WithClient(hc))
@@ -146,6 +163,8 @@ type runState struct {
 	stop context.CancelCauseFunc
 	// final holds the last step's events, sent with :complete or :fail.
 	final []orchestratorapi.WorkerEvent
+	// mcp is the run's MCP sessions (nil without MCP tools), closed when it ends.
+	mcp *mcpSet
 }
 
 var (
@@ -155,8 +174,9 @@ var (
 
 func (w *Worker) execute(parent context.Context, lr orchestratorapi.LeasedRun) {
 	ctx, stop := context.WithCancelCause(parent)
-	defer stop(nil)
 	rs := &runState{w: w, lr: lr, ctx: ctx, stop: stop}
+	defer rs.closeMCP() // after the report, so closing never delays it
+	defer stop(nil)
 	go rs.heartbeat()
 	logger := w.logger.With("run_id", lr.Run.RunID, "attempt", lr.Lease.FencingToken)
 	output, u, err := rs.agentLoop()
@@ -170,11 +190,14 @@ func (w *Worker) execute(parent context.Context, lr orchestratorapi.LeasedRun) {
 	if err != nil {
 		code, msg := "agent_error", err.Error()
 		var me *modelError
+		var mcpe *mcpError
 		switch {
 		case errors.Is(err, errCancelled):
 			code, msg = "cancelled", "the run was cancelled"
 		case errors.As(err, &me):
 			code = "model_error"
+		case errors.As(err, &mcpe):
+			code = "mcp_error"
 		case errors.Is(err, errStepLimit):
 			code = "max_steps_exceeded"
 		case errors.Is(err, errTokenBudget):
@@ -276,6 +299,12 @@ func (rs *runState) agentLoop() (string, orchestratorapi.Usage, error) {
 	if prev.final != nil {
 		return *prev.final, total, nil
 	}
+	tools := toolDefs(agent)
+	mcpTools, err := rs.openMCP()
+	if err != nil {
+		return "", total, err
+	}
+	tools = append(tools, mcpTools...)
 	if len(prev.lastCalls) > 0 {
 		results, err := rs.runTools(prev.lastCalls, prev.results, prev.announced, nil)
 		if err != nil {
@@ -283,7 +312,6 @@ func (rs *runState) agentLoop() (string, orchestratorapi.Usage, error) {
 		}
 		msgs = append(msgs, results...)
 	}
-	tools := toolDefs(agent)
 	maxSteps := int(agent.Limits.MaxSteps.Or(10))
 	for step := prev.steps; step < maxSteps; step++ {
 		if err := rs.ctx.Err(); err != nil {
@@ -448,6 +476,9 @@ func (rs *runState) callTool(c toolCall) (string, error) {
 	case "memory_put", "memory_get", "memory_search":
 		return rs.memoryTool(c.Function.Name, c.Function.Arguments)
 	}
+	if t, ok := rs.mcp.tool(c.Function.Name); ok {
+		return rs.callMCP(t, c.Function.Arguments)
+	}
 	return "", fmt.Errorf("tool %q has no executor in this worker", c.Function.Name)
 }
 
@@ -472,24 +503,38 @@ func validateArguments(a orchestratorapi.Agent, c toolCall) error {
 	if schema == nil {
 		return nil
 	}
+	sch, err := compileSchema(c.Function.Name, schema)
+	if err != nil {
+		return err
+	}
+	return checkArguments(c.Function.Name, sch, c.Function.Arguments)
+}
+
+// compileSchema compiles a tool's parameter schema (an MCP tool's input schema too).
+func compileSchema(tool string, schema []byte) (*jsonschema.Schema, error) {
 	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(string(schema)))
 	if err != nil {
-		return fmt.Errorf("tool %q has an unreadable parameter schema: %w", c.Function.Name, err)
+		return nil, fmt.Errorf("tool %q has an unreadable parameter schema: %w", tool, err)
 	}
 	comp := jsonschema.NewCompiler()
 	if err := comp.AddResource("tool.json", doc); err != nil {
-		return err
+		return nil, err
 	}
 	sch, err := comp.Compile("tool.json")
 	if err != nil {
-		return fmt.Errorf("tool %q has an invalid parameter schema: %w", c.Function.Name, err)
+		return nil, fmt.Errorf("tool %q has an invalid parameter schema: %w", tool, err)
 	}
-	args, err := jsonschema.UnmarshalJSON(strings.NewReader(c.Function.Arguments))
+	return sch, nil
+}
+
+// checkArguments validates a call's arguments against its tool's compiled schema.
+func checkArguments(tool string, sch *jsonschema.Schema, arguments string) error {
+	args, err := jsonschema.UnmarshalJSON(strings.NewReader(arguments))
 	if err != nil {
-		return fmt.Errorf("arguments of %q are not JSON: %w", c.Function.Name, err)
+		return fmt.Errorf("arguments of %q are not JSON: %w", tool, err)
 	}
 	if err := sch.Validate(args); err != nil {
-		return fmt.Errorf("arguments of %q do not match its parameters: %v", c.Function.Name, err)
+		return fmt.Errorf("arguments of %q do not match its parameters: %v", tool, err)
 	}
 	return nil
 }
@@ -518,7 +563,8 @@ func validJSON(s string) string {
 	return "{}"
 }
 
-// toolDefs offers the agent's function tools and the builtins this worker executes.
+// toolDefs offers the agent's function tools and the builtins this worker executes; the
+// tools of its MCP servers come from openMCP.
 func toolDefs(a orchestratorapi.Agent) []toolDef {
 	var out []toolDef
 	for _, t := range a.Tools {
