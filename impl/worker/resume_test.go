@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexixai/agentos/gen/orchestratorapi"
+	"github.com/nexixai/agentos/impl/modelpolicy/upstreamtest"
 	"github.com/nexixai/agentos/impl/worker"
 	"github.com/nexixai/agentos/internal/config"
 	"github.com/nexixai/agentos/internal/dbtest"
@@ -232,4 +235,60 @@ func TestResumeDoesNotRepeatRecordedToolCalls(t *testing.T) {
 		require.Equal(t, []string{"run.started", "tool.result", "model.message", "run.completed"}, second,
 			"the second attempt announces nothing again and makes one model call")
 	})
+}
+
+// A stopping worker leases nothing more and waits DrainTimeout for the runs it holds;
+// a run still going then is abandoned, not failed: its lease lapses and another worker
+// resumes it.
+func TestStopDrainsThenAbandons(t *testing.T) {
+	t.Parallel()
+	upstream := upstreamtest.New(upstreamtest.Behavior{Words: 400, ChunkDelay: 50 * time.Millisecond}, false)
+	t.Cleanup(upstream.Close)
+	providers := filepath.Join(t.TempDir(), "providers.yaml")
+	require.NoError(t, os.WriteFile(providers, []byte("providers:\n  - name: slow\n    type: openai\n    base_url: "+upstream.BaseURL()+
+		"\nmodels:\n  - name: slow-chat\n    type: chat\n    deployments: [{provider: slow}]\n"), 0o600))
+	n := newTestNode(t, "", func(c *config.Config) { c.Workers = 0; c.ModelProvidersFile = providers })
+	ctx := context.Background()
+	_, err := n.tenant.PutAgent(ctx, &orchestratorapi.AgentInput{Model: "slow-chat"}, orchestratorapi.PutAgentParams{AgentID: "slow"})
+	require.NoError(t, err)
+
+	w, err := worker.New(worker.Config{ID: "stopping", OrchestratorURL: n.node.URL(platform.Orchestrator),
+		ModelPolicyURL: n.node.URL(platform.ModelPolicy), WorkerToken: n.node.WorkerToken, DrainTimeout: 300 * time.Millisecond})
+	require.NoError(t, err)
+	wctx, stopWorker := context.WithCancel(ctx)
+	wdone := make(chan error, 1)
+	go func() { wdone <- w.Run(wctx) }()
+
+	res, err := n.tenant.CreateRun(ctx, &orchestratorapi.RunInput{Input: "talk for a long time"}, orchestratorapi.CreateRunParams{AgentID: "slow"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		for _, e := range n.events(t, res.Response.RunID) {
+			if e.Type == "model.delta" {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 20*time.Millisecond, "the model never started streaming")
+
+	stopped := time.Now()
+	stopWorker()
+	select {
+	case err := <-wdone:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the worker did not stop after its drain timeout")
+	}
+	t.Logf("stopped %s after the signal", time.Since(stopped))
+	require.Less(t, time.Since(stopped), 3*time.Second)
+
+	run, err := n.tenant.GetRun(ctx, orchestratorapi.GetRunParams{RunID: res.Response.RunID})
+	require.NoError(t, err)
+	require.Equal(t, orchestratorapi.RunStatusRunning, run.Status, "abandoned, not failed: its lease lapses and it is resumed")
+
+	later, err := n.tenant.CreateRun(ctx, &orchestratorapi.RunInput{Input: "x"}, orchestratorapi.CreateRunParams{AgentID: "slow"})
+	require.NoError(t, err)
+	time.Sleep(300 * time.Millisecond)
+	run, err = n.tenant.GetRun(ctx, orchestratorapi.GetRunParams{RunID: later.Response.RunID})
+	require.NoError(t, err)
+	require.Equal(t, orchestratorapi.RunStatusQueued, run.Status, "a stopped worker leases nothing")
 }

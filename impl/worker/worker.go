@@ -38,6 +38,10 @@ type Config struct {
 	Concurrency int
 	// DeltaFlush is how long model deltas are coalesced before they are posted.
 	DeltaFlush time.Duration
+	// DrainTimeout is how long Run, once its context ends, waits for the runs it holds
+	// to finish before it abandons the rest (default 30 s). An abandoned run's lease
+	// lapses and another worker resumes it from its recorded steps.
+	DrainTimeout time.Duration
 	Logger     *slog.Logger
 	// MCPConnectTimeout bounds starting or dialling one MCP server and listing its
 	// tools (default 30 s).
@@ -63,6 +67,9 @@ type Worker struct {
 func New(cfg Config) (*Worker, error) {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 4
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 30 * time.Second
 	}
 	if cfg.DeltaFlush <= 0 {
 		cfg.DeltaFlush = 50 * time.Millisecond
@@ -109,12 +116,24 @@ func (workerCreds) AdminToken(context.Context, orchestratorapi.OperationName) (o
 	return orchestratorapi.AdminToken{}, ogenerrors.ErrSkipClientSecurity
 }
 
-// Run leases and executes runs until ctx ends; then it stops leasing and waits for the
-// runs it holds to finish.
+// Run leases and executes runs until ctx ends; then it stops leasing and waits up to
+// DrainTimeout for the runs it holds to finish, and abandons the others.
 func (w *Worker) Run(ctx context.Context) error {
 	slots := make(chan struct{}, w.cfg.Concurrency)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	runs, abandon := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer func() {
+		drained := make(chan struct{})
+		go func() { wg.Wait(); close(drained) }()
+		select {
+		case <-drained:
+		case <-time.After(w.cfg.DrainTimeout):
+			w.logger.Warn("drain timeout: abandoning the runs still held", "timeout", w.cfg.DrainTimeout)
+			abandon(errAbandoned)
+			<-drained
+		}
+		abandon(nil)
+	}()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		slots <- struct{}{} // wait for a free slot
@@ -132,7 +151,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			for _, lr := range res.Runs {
 				wg.Go(func() {
 					defer func() { <-slots }()
-					w.execute(context.WithoutCancel(ctx), lr)
+					w.execute(runs, lr)
 				})
 			}
 			backoff = 100 * time.Millisecond
@@ -170,6 +189,7 @@ type runState struct {
 var (
 	errLeaseLost = errors.New("lease lost")
 	errCancelled = errors.New("cancellation requested")
+	errAbandoned = errors.New("abandoned at shutdown")
 )
 
 func (w *Worker) execute(parent context.Context, lr orchestratorapi.LeasedRun) {
@@ -183,6 +203,9 @@ func (w *Worker) execute(parent context.Context, lr orchestratorapi.LeasedRun) {
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, errLeaseLost):
 		logger.Info("lease lost; run abandoned")
+		return
+	case errors.Is(cause, errAbandoned):
+		logger.Info("worker stopping; run left to lapse and resume elsewhere")
 		return
 	case errors.Is(cause, errCancelled):
 		err = errCancelled

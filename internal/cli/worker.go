@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,12 +19,13 @@ func newWorkerCmd(g *globals) *cobra.Command {
 		e           endpoints
 		concurrency int
 		id          string
+		drain       time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Lease runs from the orchestrator and execute them until SIGINT/SIGTERM",
 		Long: "Run a worker: it leases runs over HTTP with the worker token (AGENTOS_WORKER_TOKEN, else <data-dir>/worker-token), " +
-			"runs the agent loop through Model Policy, and streams every step back as events. On SIGTERM it stops leasing and finishes the runs it holds.",
+			"runs the agent loop through Model Policy, and streams every step back as events. On SIGTERM it stops leasing and lets the runs it holds finish for up to --drain-timeout; a run still going then is abandoned, and another worker resumes it from its recorded steps once its lease lapses.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			e.resolve(g, cmd)
@@ -41,7 +43,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 			logger := newLogger(cfg, g.stderr)
 			wk, err := worker.New(worker.Config{
 				ID: id, OrchestratorURL: e.orchestrator, ModelPolicyURL: e.modelPolicy, WorkerToken: e.workerToken,
-				Concurrency: concurrency, Logger: logger,
+				Concurrency: concurrency, DrainTimeout: drain, Logger: logger,
 			})
 			if err != nil {
 				return err
@@ -54,6 +56,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 	}
 	addConnectionFlags(cmd, g, &e)
 	cmd.Flags().IntVar(&concurrency, "concurrency", 4, "runs executed at once")
+	cmd.Flags().DurationVar(&drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long to let held runs finish before abandoning them to be resumed elsewhere")
 	cmd.Flags().StringVar(&id, "id", "", "worker id (default HOSTNAME-PID)")
 	return cmd
 }
