@@ -64,6 +64,11 @@ run: build ## Start the whole platform on the embedded default (SQLite in ./data
 bench: ## Run the benchmarks and load tests (PostgreSQL on 127.0.0.1) and write docs/benchmarks.md
 	tools/bench.sh
 	tools/bench-orchestrator.sh
+	tools/bench-workers.sh
+
+.PHONY: bench-workers
+bench-workers: ## Run only the end-to-end worker benchmarks and update their section of docs/benchmarks.md
+	tools/bench-workers.sh
 
 .PHONY: bench-modelpolicy
 bench-modelpolicy: ## Run only the Model Policy load harness and update its section of docs/benchmarks.md

@@ -292,3 +292,24 @@ func TestStopDrainsThenAbandons(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, orchestratorapi.RunStatusQueued, run.Status, "a stopped worker leases nothing")
 }
+
+// A worker with more slots than one lease call may ask for (max_runs ≤ 64) still leases.
+func TestWorkerWithManySlotsLeases(t *testing.T) {
+	t.Parallel()
+	n := newTestNode(t, "", func(c *config.Config) { c.Workers = 0 })
+	ctx := context.Background()
+	_, err := n.tenant.PutAgent(ctx, &orchestratorapi.AgentInput{Model: "builtin-chat"}, orchestratorapi.PutAgentParams{AgentID: "echo"})
+	require.NoError(t, err)
+	w, err := worker.New(worker.Config{ID: "wide", OrchestratorURL: n.node.URL(platform.Orchestrator),
+		ModelPolicyURL: n.node.URL(platform.ModelPolicy), WorkerToken: n.node.WorkerToken, Concurrency: 100})
+	require.NoError(t, err)
+	wctx, stopWorker := context.WithCancel(ctx)
+	wdone := make(chan error, 1)
+	go func() { wdone <- w.Run(wctx) }()
+	t.Cleanup(func() { stopWorker(); <-wdone })
+	res, err := n.tenant.CreateRun(ctx, &orchestratorapi.RunInput{Input: "hello"}, orchestratorapi.CreateRunParams{AgentID: "echo"})
+	require.NoError(t, err)
+	run := n.wait(t, res.Response.RunID)
+	require.Equal(t, orchestratorapi.RunStatusCompleted, run.Status, "%+v", run.Error)
+	require.Equal(t, "You said: hello", run.Output.Or(""))
+}

@@ -116,6 +116,9 @@ func (workerCreds) AdminToken(context.Context, orchestratorapi.OperationName) (o
 	return orchestratorapi.AdminToken{}, ogenerrors.ErrSkipClientSecurity
 }
 
+// maxLeaseBatch is the most runs one lease call may ask for (the spec's max_runs bound).
+const maxLeaseBatch = 64
+
 // Run leases and executes runs until ctx ends; then it stops leasing and waits up to
 // DrainTimeout for the runs it holds to finish, and abandons the others.
 func (w *Worker) Run(ctx context.Context) error {
@@ -138,7 +141,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		slots <- struct{}{} // wait for a free slot
 		free := 1
-		for len(slots) < cap(slots) { // take every free slot for one lease call
+		for len(slots) < cap(slots) && free < maxLeaseBatch { // take the free slots for one lease call
 			slots <- struct{}{}
 			free++
 		}

@@ -98,12 +98,14 @@ func (p *platform) startWorker(o options, concurrency int) error {
 }
 
 func (p *platform) stop() {
-	for _, c := range append(p.workers, p.server) {
+	for _, c := range p.workers { // workers first, while the services still answer them
 		_ = c.Process.Signal(syscall.SIGTERM)
 	}
-	for _, c := range append(p.workers, p.server) {
+	for _, c := range p.workers {
 		_ = c.Wait()
 	}
+	_ = p.server.Process.Signal(syscall.SIGTERM)
+	_ = p.server.Wait()
 	_ = os.RemoveAll(p.dir)
 }
 
