@@ -3,9 +3,8 @@
 // streaming every step back as events), and completes or fails them. It never touches
 // the database and never decides state or policy.
 //
-// This is the worker's core: the lease loop, heartbeats with cancellation, the agent
-// loop with streamed deltas and the builtin calculator tool. Memory, http_fetch and MCP
-// tools come with the rest of the Workers issue.
+// Every tool call is decided by Model Policy before it runs (authorize.go); the
+// builtin tools are the calculator, memory (memory.go) and http_fetch (httpfetch.go).
 package worker
 
 import (
@@ -24,6 +23,7 @@ import (
 	"github.com/ogen-go/ogen/ogenerrors"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/nexixai/agentos/gen/modelpolicyapi"
 	"github.com/nexixai/agentos/gen/orchestratorapi"
 )
 
@@ -46,8 +46,10 @@ type Worker struct {
 	orch *orchestratorapi.Client
 	// tenantClient calls tenant-scoped operations (memory) for a run's tenant.
 	tenantClient *orchestratorapi.Client
-	http         *http.Client
-	logger       *slog.Logger
+	// mp asks Model Policy about tool calls, for a run's tenant.
+	mp     *modelpolicyapi.Client
+	http   *http.Client
+	logger *slog.Logger
 }
 
 // New returns a worker.
@@ -73,7 +75,11 @@ func New(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Worker{cfg: cfg, orch: orch, tenantClient: tc, http: hc, logger: cfg.Logger.With("worker_id", cfg.ID)}, nil
+	mp, err := modelpolicyapi.NewClient(cfg.ModelPolicyURL, mpTenantCreds{}, modelpolicyapi.WithClient(hc))
+	if err != nil {
+		return nil, err
+	}
+	return &Worker{cfg: cfg, orch: orch, tenantClient: tc, mp: mp, http: hc, logger: cfg.Logger.With("worker_id", cfg.ID)}, nil
 }
 
 type workerCreds struct{ token string }
@@ -385,6 +391,14 @@ func (rs *runState) callTool(c toolCall) (string, error) {
 	if err := validateArguments(rs.lr.Agent, c); err != nil {
 		return "", err
 	}
+	var fetch string
+	if c.Function.Name == "http_fetch" {
+		fetch = httpFetchURL(c.Function.Arguments)
+	}
+	allowed, err := rs.authorize(c.Function.Name, fetch)
+	if err != nil {
+		return "", err
+	}
 	switch c.Function.Name {
 	case "calculator":
 		var args struct {
@@ -400,6 +414,8 @@ func (rs *runState) callTool(c toolCall) (string, error) {
 		return strconv.FormatFloat(v, 'g', -1, 64), nil
 	case "memory_put", "memory_get", "memory_search":
 		return rs.memoryTool(c.Function.Name, c.Function.Arguments)
+	case "http_fetch":
+		return rs.httpFetch(c.Function.Arguments, allowed)
 	}
 	return "", fmt.Errorf("tool %q has no executor in this worker", c.Function.Name)
 }
@@ -455,6 +471,7 @@ var builtinSchemas = map[string]string{
 	"memory_put":    memoryPutSchema,
 	"memory_get":    memoryGetSchema,
 	"memory_search": memorySearchSchema,
+	"http_fetch":    httpFetchSchema,
 }
 
 var builtinDescriptions = map[string]string{
@@ -462,6 +479,7 @@ var builtinDescriptions = map[string]string{
 	"memory_put":    "Stores a text under a key in the agent's memory.",
 	"memory_get":    "Reads the text stored under a key in the agent's memory.",
 	"memory_search": "Finds the memory items most similar to a query.",
+	"http_fetch":    "Fetches an http or https URL (GET or HEAD) and returns the status, content type and text of the response.",
 }
 
 func validJSON(s string) string {
