@@ -201,6 +201,7 @@ func (w *world) register(sc *godog.ScenarioContext) {
 	w.registerCLIRuns(sc)
 	w.registerMemory(sc)
 	w.registerModelPolicy(sc)
+	w.registerTools(sc)
 }
 
 var servicePattern = `(orchestrator|modelpolicy|federation)`
