@@ -46,10 +46,11 @@ type Worker struct {
 	orch *orchestratorapi.Client
 	// tenantClient calls tenant-scoped operations (memory) for a run's tenant.
 	tenantClient *orchestratorapi.Client
+	http         *http.Client
+	logger       *slog.Logger
+
 	// mp asks Model Policy about tool calls, for a run's tenant.
-	mp     *modelpolicyapi.Client
-	http   *http.Client
-	logger *slog.Logger
+	mp *modelpolicyapi.Client
 }
 
 // New returns a worker.
