@@ -61,15 +61,19 @@ func (c mpCreds) AdminToken(context.Context, modelpolicyapi.OperationName) (mode
 // Models: up-chat (deployment up1/upstream-model), up-embedding (denied by the policy),
 // fo-chat (up1 only, no retries, falling back to fo-backup on up2), retry-chat (up1,
 // two retries), and the builtin models. Policy: builtin-*, up-chat, fo-*, retry-chat;
-// tools memory_*; max_tokens capped at 64.
+// tools memory_*; max_tokens capped at 64. Tenant "fetcher" may call http_fetch on
+// 127.0.0.1 (internal targets allowed, 4 KiB bodies), tenant "strict_fetch" on every
+// host (internal targets refused). One embedded worker runs the node's runs.
 type modelNode struct {
 	orchURL, mpURL string
 	adminToken     string
 	up1, up2       *upstreamtest.Server
 	policyDir      string
+	// tenants are the per-tenant settings of the policy data.
+	tenants string
 }
 
-const modelNodePolicy = `{"agentos": {"model_settings": {"defaults": {"models": ["builtin-*", "up-chat", "fo-*", "retry-chat"], "tools": ["memory_*"], "max_tokens": %d}, "tenants": {}}}}`
+const modelNodePolicy = `{"agentos": {"model_settings": {"defaults": {"models": ["builtin-*", "up-chat", "fo-*", "retry-chat"], "tools": ["memory_*"], "max_tokens": %d}, "tenants": %s}}}`
 
 var modelNodes sync.Map // *environment -> *modelNodeOnce
 
@@ -97,13 +101,23 @@ func startModelNode(e *environment) (*modelNode, error) {
 	if err := os.MkdirAll(n.policyDir, 0o700); err != nil {
 		return nil, err
 	}
-	rego, err := policy.Bundle.ReadFile("model.rego")
+	for _, name := range []string{"model.rego", "tool.rego"} {
+		rego, err := policy.Bundle.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(n.policyDir, name), rego, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	tenants, err := json.Marshal(map[string]any{
+		e.tenantID("fetcher"):      map[string]any{"tools": []string{"http_fetch"}, "http_hosts": []string{"127.0.0.1"}, "http_allow_internal": true, "http_max_bytes": 4096},
+		e.tenantID("strict_fetch"): map[string]any{"tools": []string{"http_fetch"}, "http_hosts": []string{"**"}},
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(n.policyDir, "model.rego"), rego, 0o600); err != nil {
-		return nil, err
-	}
+	n.tenants = string(tenants)
 	if err := n.writePolicy(64); err != nil {
 		return nil, err
 	}
@@ -133,6 +147,7 @@ models:
 	cfg.ShutdownTimeout = 2 * time.Second
 	cfg.ModelProvidersFile = providers
 	cfg.PolicyDir = n.policyDir
+	cfg.Workers = 1
 	if e.pgBaseURL != "" {
 		u, drop, err := createSchema(e.pgBaseURL)
 		if err != nil {
@@ -162,7 +177,7 @@ models:
 func (n *modelNode) writePolicy(maxTokens int) error {
 	// Write then rename, as config management does, so a reload never reads half a file.
 	tmp := filepath.Join(n.policyDir, ".data.json.tmp")
-	if err := os.WriteFile(tmp, []byte(fmt.Sprintf(modelNodePolicy, maxTokens)), 0o600); err != nil {
+	if err := os.WriteFile(tmp, []byte(fmt.Sprintf(modelNodePolicy, maxTokens, n.tenants)), 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(n.policyDir, "data.json"))

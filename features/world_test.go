@@ -203,6 +203,7 @@ func (w *world) register(sc *godog.ScenarioContext) {
 	w.registerMemory(sc)
 	w.registerMCP(sc)
 	w.registerModelPolicy(sc)
+	w.registerTools(sc)
 }
 
 var servicePattern = `(orchestrator|modelpolicy|federation)`

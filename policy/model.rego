@@ -1,10 +1,12 @@
 # The model gateway's decision: every chat completion, embedding and model listing asks
-# data.agentos.model.decision. Per-tenant settings come from
+# data.agentos.model.decision, and so does every tool call a worker makes (operation
+# "tool.call", see tool.rego). Per-tenant settings come from
 # data.agentos.model_settings.tenants (keyed by tenant id) over
 # data.agentos.model_settings.defaults:
 #
 #   models      glob patterns of the model names the tenant may use
 #   tools       glob patterns of the tool (function) names the tenant may offer a model
+#               and its workers may call
 #   max_tokens  cap on a completion's max_tokens, applied as an obligation (0 = none)
 package agentos.model
 
@@ -45,7 +47,9 @@ tool_allowed(tool) if {
 
 default obligations := {}
 
+# A tool call's obligations are tool.rego's.
 obligations := {"max_tokens": cap} if {
+	input.operation != "tool.call"
 	cap := object.get(settings, "max_tokens", 0)
 	cap > 0
 }

@@ -22,6 +22,19 @@ func trimTrailingSlashes(u *url.URL) {
 
 // Invoker invokes operations described by OpenAPI v3 specification.
 type Invoker interface {
+	// AuthorizeToolCall invokes authorizeToolCall operation.
+	//
+	// Workers ask this before every tool call of a run (builtin, function and MCP tools alike). The
+	// serving policy decides it as operation `tool.call`; the input's `tools` is `[tool]`, and `tool`
+	// carries the name, type, MCP server and, for `http_fetch`, the URL with its scheme, host and port as
+	// Model Policy parsed them. An allow is a 200 with the decision and its obligations (for `http_fetch`:
+	// `allow_internal`, `max_bytes`, `timeout_ms` in the embedded bundle). A deny is a 403 problem with
+	// code `permission_denied` whose `errors` carry every reason, as a denied chat completion is, so a
+	// client that only checks the status fails closed. Every decision is audited (`tool.authorize`) with
+	// the policy revision.
+	//
+	// POST /v1/tools:authorize
+	AuthorizeToolCall(ctx context.Context, request *ToolCallAuthorization) (*PolicyDecision, error)
 	// CreateApiKey invokes createApiKey operation.
 	//
 	// Create an API key for a tenant; its secret is shown only in this answer.
@@ -135,6 +148,104 @@ func (c *Client) requestURL(ctx context.Context) *url.URL {
 		return c.serverURL
 	}
 	return u
+}
+
+// AuthorizeToolCall invokes authorizeToolCall operation.
+//
+// Workers ask this before every tool call of a run (builtin, function and MCP tools alike). The
+// serving policy decides it as operation `tool.call`; the input's `tools` is `[tool]`, and `tool`
+// carries the name, type, MCP server and, for `http_fetch`, the URL with its scheme, host and port as
+// Model Policy parsed them. An allow is a 200 with the decision and its obligations (for `http_fetch`:
+// `allow_internal`, `max_bytes`, `timeout_ms` in the embedded bundle). A deny is a 403 problem with
+// code `permission_denied` whose `errors` carry every reason, as a denied chat completion is, so a
+// client that only checks the status fails closed. Every decision is audited (`tool.authorize`) with
+// the policy revision.
+//
+// POST /v1/tools:authorize
+func (c *Client) AuthorizeToolCall(ctx context.Context, request *ToolCallAuthorization) (*PolicyDecision, error) {
+	res, err := c.sendAuthorizeToolCall(ctx, request)
+	return res, err
+}
+
+func (c *Client) sendAuthorizeToolCall(ctx context.Context, request *ToolCallAuthorization) (res *PolicyDecision, err error) {
+
+	u := uri.Clone(c.requestURL(ctx))
+	var pathParts [1]string
+	pathParts[0] = "/v1/tools:authorize"
+	uri.AddPathParts(u, pathParts[:]...)
+
+	r, err := ht.NewRequest(ctx, "POST", u)
+	if err != nil {
+		return res, errors.Wrap(err, "create request")
+	}
+	if err := encodeAuthorizeToolCallRequest(request, r); err != nil {
+		return res, errors.Wrap(err, "encode request")
+	}
+
+	{
+		type bitset = [1]uint8
+		var satisfied bitset
+		{
+
+			switch err := c.securityTenantHeader(ctx, AuthorizeToolCallOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 0
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"TenantHeader\"")
+			}
+		}
+		{
+
+			switch err := c.securityBearerAuth(ctx, AuthorizeToolCallOperation, r); {
+			case err == nil: // if NO error
+				satisfied[0] |= 1 << 1
+			case errors.Is(err, ogenerrors.ErrSkipClientSecurity):
+				// Skip this security.
+			default:
+				return res, errors.Wrap(err, "security \"BearerAuth\"")
+			}
+		}
+
+		if ok := func() bool {
+		nextRequirement:
+			for _, requirement := range []bitset{
+				{0b00000001},
+				{0b00000010},
+			} {
+				for i, mask := range requirement {
+					if satisfied[i]&mask != mask {
+						continue nextRequirement
+					}
+				}
+				return true
+			}
+			return false
+		}(); !ok {
+			return res, ogenerrors.ErrSecurityRequirementIsNotSatisfied
+		}
+	}
+
+	resp, err := c.cfg.Client.Do(r)
+	if err != nil {
+		return res, errors.Wrap(err, "do request")
+	}
+	body := resp.Body
+	defer func() {
+		// Drain the body to EOF before closing, so the underlying
+		// connection can be reused by the Transport regardless of the
+		// response status code. See https://github.com/ogen-go/ogen/issues/1670.
+		_, _ = io.Copy(io.Discard, body)
+		_ = body.Close()
+	}()
+
+	result, err := decodeAuthorizeToolCallResponse(resp)
+	if err != nil {
+		return res, errors.Wrap(err, "decode response")
+	}
+
+	return result, nil
 }
 
 // CreateApiKey invokes createApiKey operation.

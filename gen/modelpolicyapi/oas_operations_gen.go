@@ -6,6 +6,7 @@ package modelpolicyapi
 type OperationName = string
 
 const (
+	AuthorizeToolCallOperation    OperationName = "AuthorizeToolCall"
 	CreateApiKeyOperation         OperationName = "CreateApiKey"
 	CreateChatCompletionOperation OperationName = "CreateChatCompletion"
 	CreateEmbeddingOperation      OperationName = "CreateEmbedding"

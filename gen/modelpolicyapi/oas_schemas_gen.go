@@ -2568,6 +2568,134 @@ func (s *TenantHeader) SetRoles(val []string) {
 
 type TenantId string
 
+// One tool call to decide; the tenant and principal are the caller's.
+// Ref: #/components/schemas/ToolCallAuthorization
+type ToolCallAuthorization struct {
+	// The tool's name as the model called it.
+	Tool string `json:"tool"`
+	// How the worker runs the tool.
+	Type ToolCallAuthorizationType `json:"type"`
+	// The MCP server (its URL or command) of an `mcp` tool.
+	Server OptString `json:"server"`
+	// The URL an `http_fetch` call (or one of its redirects) requests. Model Policy parses it and gives
+	// the policy its scheme, host (lower-case, without a trailing dot) and port; a URL it cannot parse
+	// gives an empty host.
+	URL OptString `json:"url"`
+	// The run the call belongs to.
+	RunID OptString `json:"run_id"`
+	// The agent of that run.
+	AgentID OptString `json:"agent_id"`
+}
+
+// GetTool returns the value of Tool.
+func (s *ToolCallAuthorization) GetTool() string {
+	return s.Tool
+}
+
+// GetType returns the value of Type.
+func (s *ToolCallAuthorization) GetType() ToolCallAuthorizationType {
+	return s.Type
+}
+
+// GetServer returns the value of Server.
+func (s *ToolCallAuthorization) GetServer() OptString {
+	return s.Server
+}
+
+// GetURL returns the value of URL.
+func (s *ToolCallAuthorization) GetURL() OptString {
+	return s.URL
+}
+
+// GetRunID returns the value of RunID.
+func (s *ToolCallAuthorization) GetRunID() OptString {
+	return s.RunID
+}
+
+// GetAgentID returns the value of AgentID.
+func (s *ToolCallAuthorization) GetAgentID() OptString {
+	return s.AgentID
+}
+
+// SetTool sets the value of Tool.
+func (s *ToolCallAuthorization) SetTool(val string) {
+	s.Tool = val
+}
+
+// SetType sets the value of Type.
+func (s *ToolCallAuthorization) SetType(val ToolCallAuthorizationType) {
+	s.Type = val
+}
+
+// SetServer sets the value of Server.
+func (s *ToolCallAuthorization) SetServer(val OptString) {
+	s.Server = val
+}
+
+// SetURL sets the value of URL.
+func (s *ToolCallAuthorization) SetURL(val OptString) {
+	s.URL = val
+}
+
+// SetRunID sets the value of RunID.
+func (s *ToolCallAuthorization) SetRunID(val OptString) {
+	s.RunID = val
+}
+
+// SetAgentID sets the value of AgentID.
+func (s *ToolCallAuthorization) SetAgentID(val OptString) {
+	s.AgentID = val
+}
+
+// How the worker runs the tool.
+type ToolCallAuthorizationType string
+
+const (
+	ToolCallAuthorizationTypeBuiltin  ToolCallAuthorizationType = "builtin"
+	ToolCallAuthorizationTypeFunction ToolCallAuthorizationType = "function"
+	ToolCallAuthorizationTypeMcp      ToolCallAuthorizationType = "mcp"
+)
+
+// AllValues returns all ToolCallAuthorizationType values.
+func (ToolCallAuthorizationType) AllValues() []ToolCallAuthorizationType {
+	return []ToolCallAuthorizationType{
+		ToolCallAuthorizationTypeBuiltin,
+		ToolCallAuthorizationTypeFunction,
+		ToolCallAuthorizationTypeMcp,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s ToolCallAuthorizationType) MarshalText() ([]byte, error) {
+	switch s {
+	case ToolCallAuthorizationTypeBuiltin:
+		return []byte(s), nil
+	case ToolCallAuthorizationTypeFunction:
+		return []byte(s), nil
+	case ToolCallAuthorizationTypeMcp:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *ToolCallAuthorizationType) UnmarshalText(data []byte) error {
+	switch ToolCallAuthorizationType(data) {
+	case ToolCallAuthorizationTypeBuiltin:
+		*s = ToolCallAuthorizationTypeBuiltin
+		return nil
+	case ToolCallAuthorizationTypeFunction:
+		*s = ToolCallAuthorizationTypeFunction
+		return nil
+	case ToolCallAuthorizationTypeMcp:
+		*s = ToolCallAuthorizationTypeMcp
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
 // Ref: #/components/schemas/ToolFunction
 type ToolFunction struct {
 	Name            string `json:"name"`

@@ -71,6 +71,7 @@ func GetRolesForAdminToken(operation string) []string {
 
 // operationRolesBearerAuth is a private map storing roles per operation.
 var operationRolesBearerAuth = map[string][]string{
+	AuthorizeToolCallOperation:    []string{},
 	CreateChatCompletionOperation: []string{},
 	CreateEmbeddingOperation:      []string{},
 	EvaluatePolicyOperation:       []string{},
@@ -101,6 +102,7 @@ func GetRolesForBearerAuth(operation string) []string {
 
 // operationRolesTenantHeader is a private map storing roles per operation.
 var operationRolesTenantHeader = map[string][]string{
+	AuthorizeToolCallOperation:    []string{},
 	CreateChatCompletionOperation: []string{},
 	CreateEmbeddingOperation:      []string{},
 	EvaluatePolicyOperation:       []string{},

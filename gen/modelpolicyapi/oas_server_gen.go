@@ -9,6 +9,19 @@ import (
 
 // Handler handles operations described by OpenAPI v3 specification.
 type Handler interface {
+	// AuthorizeToolCall implements authorizeToolCall operation.
+	//
+	// Workers ask this before every tool call of a run (builtin, function and MCP tools alike). The
+	// serving policy decides it as operation `tool.call`; the input's `tools` is `[tool]`, and `tool`
+	// carries the name, type, MCP server and, for `http_fetch`, the URL with its scheme, host and port as
+	// Model Policy parsed them. An allow is a 200 with the decision and its obligations (for `http_fetch`:
+	// `allow_internal`, `max_bytes`, `timeout_ms` in the embedded bundle). A deny is a 403 problem with
+	// code `permission_denied` whose `errors` carry every reason, as a denied chat completion is, so a
+	// client that only checks the status fails closed. Every decision is audited (`tool.authorize`) with
+	// the policy revision.
+	//
+	// POST /v1/tools:authorize
+	AuthorizeToolCall(ctx context.Context, req *ToolCallAuthorization) (*PolicyDecision, error)
 	// CreateApiKey implements createApiKey operation.
 	//
 	// Create an API key for a tenant; its secret is shown only in this answer.

@@ -44,6 +44,27 @@ func (s *Service) EvaluatePolicy(ctx context.Context, req *modelpolicyapi.Policy
 	if err != nil {
 		return nil, err
 	}
+	out, err := policyDecision(in, d)
+	if err != nil {
+		return nil, err
+	}
+	outcome := audit.OutcomeSuccess
+	if !d.Allow {
+		outcome = audit.OutcomeDenied
+	}
+	detail := map[string]any{"dry_run": true, "operation": in.Operation, "model": in.Model, "decision": decisionWord(d.Allow), "policy_revision": d.Revision}
+	if len(d.Reasons) > 0 {
+		detail["reasons"] = d.Reasons
+	}
+	s.batch.Add(ctx, audit.Record{
+		TenantID: p.TenantID, Time: s.now(), Principal: p.PrincipalID, Action: "policy.evaluate",
+		Resource: "policy/" + d.Revision, Outcome: outcome, RequestID: httpserver.RequestID(ctx), Detail: detail,
+	})
+	return out, nil
+}
+
+// policyDecision is the API form of a decision: the decision and the input it was made on.
+func policyDecision(in policyeval.Input, d policyeval.Decision) (*modelpolicyapi.PolicyDecision, error) {
 	out := &modelpolicyapi.PolicyDecision{
 		Allow:          d.Allow,
 		Reasons:        append([]string{}, d.Reasons...),
@@ -73,18 +94,6 @@ func (s *Service) EvaluatePolicy(ctx context.Context, req *modelpolicyapi.Policy
 	for k, v := range asMap {
 		out.Input[k] = jx.Raw(v)
 	}
-	outcome := audit.OutcomeSuccess
-	if !d.Allow {
-		outcome = audit.OutcomeDenied
-	}
-	detail := map[string]any{"dry_run": true, "operation": in.Operation, "model": in.Model, "decision": decisionWord(d.Allow), "policy_revision": d.Revision}
-	if len(d.Reasons) > 0 {
-		detail["reasons"] = d.Reasons
-	}
-	s.batch.Add(ctx, audit.Record{
-		TenantID: p.TenantID, Time: s.now(), Principal: p.PrincipalID, Action: "policy.evaluate",
-		Resource: "policy/" + d.Revision, Outcome: outcome, RequestID: httpserver.RequestID(ctx), Detail: detail,
-	})
 	return out, nil
 }
 

@@ -29,6 +29,7 @@ const (
 	opChat       = "chat.completions"
 	opEmbeddings = "embeddings"
 	opModels     = "models.list"
+	opToolCall   = "tool.call"
 )
 
 // call is one gateway call in progress.

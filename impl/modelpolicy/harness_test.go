@@ -82,9 +82,11 @@ func setup(t testing.TB, o setupOpts) *testBundle {
 	if o.policyData != "" {
 		b.policy = filepath.Join(dir, "policy")
 		require.NoError(t, os.MkdirAll(b.policy, 0o755))
-		rego, err := os.ReadFile("../../policy/model.rego")
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(b.policy, "model.rego"), rego, 0o644))
+		for _, name := range []string{"model.rego", "tool.rego"} {
+			rego, err := os.ReadFile(filepath.Join("../../policy", name))
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(b.policy, name), rego, 0o644))
+		}
 		require.NoError(t, os.WriteFile(filepath.Join(b.policy, "data.json"), []byte(o.policyData), 0o644))
 	}
 	b.tenant = "tnt_" + fmt.Sprint(time.Now().UnixNano()%1e9)

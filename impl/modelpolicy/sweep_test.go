@@ -30,6 +30,7 @@ var sweepBaselines = map[string]struct{ path, body string }{
 	"createEmbedding":      {"/v1/embeddings", `{"model":"builtin-embedding","input":"hi","encoding_format":"float","dimensions":8}`},
 	"listModels":           {"/v1/models", ""},
 	"evaluatePolicy":       {"/v1/policy:evaluate", `{"operation":"chat.completions","model":"builtin-chat","tools":["a"],"estimated_tokens":1,"max_tokens":1,"stream":false}`},
+	"authorizeToolCall":    {"/v1/tools:authorize", `{"tool":"http_fetch","type":"builtin","server":"s","url":"https://example.com/x","run_id":"run_1","agent_id":"a"}`},
 	"getPolicyStatus":      {"/v1/policy", ""},
 	"getUsage":             {"/v1/usage?window=hour", ""},
 	"listApiKeys":          {"/v1/tenants/{tenant}/api-keys", ""},

@@ -3,9 +3,10 @@
 // streaming every step back as events), and completes or fails them. It never touches
 // the database and never decides state or policy.
 //
-// This is the worker's core: the lease loop, heartbeats with cancellation, the agent
-// loop with streamed deltas, the builtin calculator and memory tools, and the tools of
-// the agent's MCP servers (mcp.go). http_fetch comes with the rest of the Workers issue.
+// Every tool call is decided by Model Policy before it runs (authorize.go); the
+// builtin tools are the calculator, memory (memory.go) and http_fetch (httpfetch.go), and
+// the tools of the agent's MCP servers come from mcp.go. A run leased again resumes from
+// the steps its earlier attempt recorded (resume.go).
 package worker
 
 import (
@@ -25,6 +26,7 @@ import (
 	"github.com/ogen-go/ogen/ogenerrors"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/nexixai/agentos/gen/modelpolicyapi"
 	"github.com/nexixai/agentos/gen/orchestratorapi"
 )
 
@@ -42,7 +44,7 @@ type Config struct {
 	// to finish before it abandons the rest (default 30 s). An abandoned run's lease
 	// lapses and another worker resumes it from its recorded steps.
 	DrainTimeout time.Duration
-	Logger     *slog.Logger
+	Logger       *slog.Logger
 	// MCPConnectTimeout bounds starting or dialling one MCP server and listing its
 	// tools (default 30 s).
 	MCPConnectTimeout time.Duration
@@ -61,6 +63,9 @@ type Worker struct {
 	tenantClient *orchestratorapi.Client
 	http         *http.Client
 	logger       *slog.Logger
+
+	// mp asks Model Policy about tool calls, for a run's tenant.
+	mp *modelpolicyapi.Client
 }
 
 // New returns a worker.
@@ -98,7 +103,11 @@ func New(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Worker{cfg: cfg, orch: orch, tenantClient: tc, http: hc, logger: cfg.Logger.With("worker_id", cfg.ID)}, nil
+	mp, err := modelpolicyapi.NewClient(cfg.ModelPolicyURL, mpTenantCreds{}, modelpolicyapi.WithClient(hc))
+	if err != nil {
+		return nil, err
+	}
+	return &Worker{cfg: cfg, orch: orch, tenantClient: tc, mp: mp, http: hc, logger: cfg.Logger.With("worker_id", cfg.ID)}, nil
 }
 
 type workerCreds struct{ token string }
@@ -486,6 +495,14 @@ func (rs *runState) callTool(c toolCall) (string, error) {
 	if err := validateArguments(rs.lr.Agent, c); err != nil {
 		return "", err
 	}
+	var fetch string
+	if c.Function.Name == "http_fetch" {
+		fetch = httpFetchURL(c.Function.Arguments)
+	}
+	allowed, err := rs.authorize(c.Function.Name, fetch)
+	if err != nil {
+		return "", err
+	}
 	switch c.Function.Name {
 	case "calculator":
 		var args struct {
@@ -501,6 +518,8 @@ func (rs *runState) callTool(c toolCall) (string, error) {
 		return strconv.FormatFloat(v, 'g', -1, 64), nil
 	case "memory_put", "memory_get", "memory_search":
 		return rs.memoryTool(c.Function.Name, c.Function.Arguments)
+	case "http_fetch":
+		return rs.httpFetch(c.Function.Arguments, allowed)
 	}
 	if t, ok := rs.mcp.tool(c.Function.Name); ok {
 		return rs.callMCP(t, c.Function.Arguments)
@@ -573,6 +592,7 @@ var builtinSchemas = map[string]string{
 	"memory_put":    memoryPutSchema,
 	"memory_get":    memoryGetSchema,
 	"memory_search": memorySearchSchema,
+	"http_fetch":    httpFetchSchema,
 }
 
 var builtinDescriptions = map[string]string{
@@ -580,6 +600,7 @@ var builtinDescriptions = map[string]string{
 	"memory_put":    "Stores a text under a key in the agent's memory.",
 	"memory_get":    "Reads the text stored under a key in the agent's memory.",
 	"memory_search": "Finds the memory items most similar to a query.",
+	"http_fetch":    "Fetches an http or https URL (GET or HEAD) and returns the status, content type and text of the response.",
 }
 
 func validJSON(s string) string {

@@ -53,6 +53,7 @@ func FuzzSearchMemory(f *testing.F) { fuzzOperation(f, "orchestrator", "searchMe
 func FuzzCreateChatCompletion(f *testing.F) { fuzzOperation(f, "modelpolicy", "createChatCompletion") }
 func FuzzCreateEmbedding(f *testing.F)      { fuzzOperation(f, "modelpolicy", "createEmbedding") }
 func FuzzEvaluatePolicy(f *testing.F)       { fuzzOperation(f, "modelpolicy", "evaluatePolicy") }
+func FuzzAuthorizeToolCall(f *testing.F)    { fuzzOperation(f, "modelpolicy", "authorizeToolCall") }
 func FuzzGetUsage(f *testing.F)             { fuzzOperation(f, "modelpolicy", "getUsage") }
 func FuzzListAPIKeys(f *testing.F)          { fuzzOperation(f, "modelpolicy", "listApiKeys") }
 func FuzzCreateAPIKey(f *testing.F)         { fuzzOperation(f, "modelpolicy", "createApiKey") }

@@ -46,9 +46,11 @@ type inputFields struct {
 	principalID, principalRoles, principalAuth bool
 	operation, model, tools                    bool
 	estimatedTokens, maxTokens, stream         bool
+	// tool covers the whole tool object (a tool.call decision reads most of it).
+	tool, runID, agentID bool
 }
 
-var allInputFields = inputFields{true, true, true, true, true, true, true, true, true, true, true, true}
+var allInputFields = inputFields{true, true, true, true, true, true, true, true, true, true, true, true, true, true, true}
 
 // InputFields returns the input fields the bundle's modules refer to. A reference to
 // the whole input, to a whole top-level object (input.tenant), or through a variable
@@ -99,6 +101,12 @@ func (b *Bundle) InputFields() inputFields {
 				f.maxTokens = true
 			case "stream":
 				f.stream = true
+			case "tool":
+				f.tool = true
+			case "run_id":
+				f.runID = true
+			case "agent_id":
+				f.agentID = true
 			}
 			return false
 		})
@@ -191,6 +199,22 @@ func (in Input) cacheKey(f inputFields) string {
 	b.WriteByte('|')
 	if f.stream {
 		flag(in.Stream)
+	}
+	b.WriteByte('|')
+	if f.tool {
+		t := in.Tool
+		for _, s := range []string{t.Name, t.Type, t.Server, t.URL, t.Scheme, t.Host} {
+			str(s)
+		}
+		num(int64(t.Port))
+	}
+	b.WriteByte('|')
+	if f.runID {
+		str(in.RunID)
+	}
+	b.WriteByte('|')
+	if f.agentID {
+		str(in.AgentID)
 	}
 	return b.String()
 }

@@ -46,6 +46,7 @@ func TestCacheKeyDistinguishesEveryField(t *testing.T) {
 	base := Input{
 		Tenant: TenantInput{ID: "t", Known: true, Labels: map[string]string{"a": "1", "b": "2"}}, Principal: PrincipalInput{ID: "p", Roles: []string{"r"}, Auth: "dev"},
 		Operation: "chat.completions", Model: "m", Tools: []string{"x", "y"}, EstimatedTokens: 5, MaxTokens: 6, Stream: true,
+		Tool: ToolInput{Name: "t", Type: "builtin"},
 	}
 	variants := []func(*Input){
 		func(i *Input) { i.Tenant.ID = "u" },
@@ -63,6 +64,17 @@ func TestCacheKeyDistinguishesEveryField(t *testing.T) {
 		func(i *Input) { i.MaxTokens = 0 },
 		func(i *Input) { i.Stream = false },
 		func(i *Input) { i.Model, i.Operation = "chat.completions", "m" },
+		func(i *Input) { i.Tool.Name = "http_fetch" },
+		func(i *Input) { i.Tool.Type = "mcp" },
+		func(i *Input) { i.Tool.Server = "s" },
+		func(i *Input) { i.Tool.URL = "http://h/" },
+		func(i *Input) { i.Tool.Scheme = "https" },
+		func(i *Input) { i.Tool.Host = "h" },
+		func(i *Input) { i.Tool.Port = 443 },
+		func(i *Input) { i.Tool.Name, i.Tool.Type = "builtin", "x" },
+		func(i *Input) { i.RunID = "run_1" },
+		func(i *Input) { i.AgentID = "a" },
+		func(i *Input) { i.RunID, i.AgentID = "a", "" },
 	}
 	seen := map[string]int{base.cacheKey(allInputFields): -1}
 	for n, v := range variants {
@@ -83,8 +95,8 @@ func TestInputFields(t *testing.T) {
 	t.Parallel()
 	b, err := LoadBundle(policy.Bundle, false)
 	require.NoError(t, err)
-	require.Equal(t, inputFields{tenantID: true, tenantKnown: true, model: true, tools: true}, b.InputFields(),
-		"the default bundle reads the tenant's id and existence, the model and the tools")
+	require.Equal(t, inputFields{tenantID: true, tenantKnown: true, operation: true, model: true, tools: true, tool: true}, b.InputFields(),
+		"the default bundle reads the tenant's id and existence, the operation, the model, the tools and the tool call")
 
 	for src, want := range map[string]inputFields{
 		`decision := {"allow": input.stream, "reasons": [], "obligations": {}}`:                              {stream: true},

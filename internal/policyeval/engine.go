@@ -39,6 +39,26 @@ type Input struct {
 	EstimatedTokens int64          `json:"estimated_tokens"`
 	MaxTokens       int64          `json:"max_tokens"`
 	Stream          bool           `json:"stream"`
+	// Tool is the call a tool.call decision is about (empty for the other operations).
+	Tool ToolInput `json:"tool"`
+	// RunID and AgentID name the run and agent a tool call belongs to ("" when unknown).
+	RunID   string `json:"run_id"`
+	AgentID string `json:"agent_id"`
+}
+
+// ToolInput describes one tool call (operation tool.call).
+type ToolInput struct {
+	Name string `json:"name"`
+	// Type is builtin, function or mcp.
+	Type string `json:"type"`
+	// Server is the MCP server of an mcp tool.
+	Server string `json:"server"`
+	// URL is the URL an http_fetch call requests; Scheme, Host (lower-case, no trailing
+	// dot) and Port (the scheme's default when the URL has none) are parsed from it.
+	URL    string `json:"url"`
+	Scheme string `json:"scheme"`
+	Host   string `json:"host"`
+	Port   int    `json:"port"`
 }
 
 // TenantInput describes the tenant of a decision.
@@ -382,6 +402,17 @@ func (in Input) astValue() ast.Value {
 		ast.Item(ast.StringTerm("estimated_tokens"), ast.IntNumberTerm(int(in.EstimatedTokens))),
 		ast.Item(ast.StringTerm("max_tokens"), ast.IntNumberTerm(int(in.MaxTokens))),
 		ast.Item(ast.StringTerm("stream"), ast.BooleanTerm(in.Stream)),
+		ast.Item(ast.StringTerm("tool"), ast.NewTerm(ast.NewObject(
+			ast.Item(ast.StringTerm("name"), ast.StringTerm(in.Tool.Name)),
+			ast.Item(ast.StringTerm("type"), ast.StringTerm(in.Tool.Type)),
+			ast.Item(ast.StringTerm("server"), ast.StringTerm(in.Tool.Server)),
+			ast.Item(ast.StringTerm("url"), ast.StringTerm(in.Tool.URL)),
+			ast.Item(ast.StringTerm("scheme"), ast.StringTerm(in.Tool.Scheme)),
+			ast.Item(ast.StringTerm("host"), ast.StringTerm(in.Tool.Host)),
+			ast.Item(ast.StringTerm("port"), ast.IntNumberTerm(in.Tool.Port)),
+		))),
+		ast.Item(ast.StringTerm("run_id"), ast.StringTerm(in.RunID)),
+		ast.Item(ast.StringTerm("agent_id"), ast.StringTerm(in.AgentID)),
 	)
 }
 
