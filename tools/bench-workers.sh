@@ -25,7 +25,7 @@ runs=(
   echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(go version | awk '{print $3}'), PostgreSQL $(psql "$pg_admin" -Atc 'show server_version' | cut -d' ' -f1), $(date -u +%Y-%m-%d)."
   echo "One \`agentos serve --workers 0\` process (orchestrator, Model Policy, federation), the \`agentos worker\` processes, PostgreSQL and the load generator share those cores."
   echo "In (a) each client creates a run of an agent whose builtin model calls the calculator once (\`/tool calculator {\"expression\": \"6 * 7\"}\`) and waits for it (\`:wait\`); a run counts when it completed with the answer \`The tool returned: 42\`."
-  echo "Each run is: creation, a lease, two streamed model calls through Model Policy (policy, quota, usage), a tool call authorized by Model Policy, three event posts and the completion."
+  echo "Each run is: creation, a lease, two streamed model calls through Model Policy (policy, quota, usage), a tool call authorized by Model Policy, two event posts and the completion (which carries the final step's events)."
   echo "In (b) one worker holds 100 runs whose model (the test upstream behind Model Policy) streams 400 words at 50 ms each; the worker's RSS is read with every run mid-stream and compared with its idle RSS."
   echo
   echo "| | Scenario | Result |"
@@ -38,5 +38,19 @@ for r in "${runs[@]}"; do
   echo "$result"
   echo "| ($id) | $name | \`$result\` |" >> "$section"
 done
+cat >> "$section" <<'NOTE'
+
+Target from the Workers issue: (a) ≥ 500 runs/s is **not met** on this 2-core machine:
+the cores are saturated (about 1 % idle during (a)). Over six seconds of (a), CPU time
+split about 0.9 core for the `agentos serve` process, 0.5 core for PostgreSQL's backends,
+and the rest for the four workers and the load generator; a run costs about 14 ms of the
+server's CPU, spread over run creation, the two streamed model calls (policy, usage), the
+tool authorization, two event batches, the completion (with its events and audit), the
+lease and the client's `:wait`. The event batching above (one batch per agent step, the
+final step riding on `:complete`) took a one-tool run from six worker requests after the
+lease (five event posts and the completion) to three (two posts and the completion).
+Worker memory per 100 concurrent runs (b) is the figure the issue asks for; there is no
+target for it.
+NOTE
 tools/bench-section.sh workers < "$section"
 echo "wrote the workers section of docs/benchmarks.md"
