@@ -14,6 +14,7 @@ import (
 	"github.com/nexixai/agentos/impl/orchestrator/store"
 	"github.com/nexixai/agentos/internal/apierr"
 	"github.com/nexixai/agentos/internal/audit"
+	"github.com/nexixai/agentos/internal/db"
 )
 
 // LeaseRuns implements leaseRuns: claim queued runs, long-polling up to wait_seconds.
@@ -109,9 +110,9 @@ func leaseLost(err error) error {
 // HeartbeatLease implements heartbeatLease.
 func (s *Service) HeartbeatLease(ctx context.Context, req *orchestratorapi.HeartbeatInput, params orchestratorapi.HeartbeatLeaseParams) (*orchestratorapi.HeartbeatResult, error) {
 	var run *store.Run
-	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err := s.db.Write(ctx, func(ctx context.Context, db bun.IDB) error {
 		var err error
-		run, err = store.Heartbeat(ctx, tx, params.LeaseID, req.FencingToken, s.cfg.LeaseTTL, s.now())
+		run, err = store.Heartbeat(ctx, db, params.LeaseID, req.FencingToken, s.cfg.LeaseTTL, s.now())
 		return err
 	})
 	if err != nil {
@@ -127,7 +128,20 @@ func (s *Service) AppendRunEvents(ctx context.Context, req *orchestratorapi.Appe
 		return nil, err
 	}
 	runID := string(params.RunID)
-	var run *store.Run
+	var (
+		run *store.Run
+		ok  bool
+	)
+	if s.db.Dialect == db.DialectPostgres {
+		run, ok, err = store.AppendLeased(ctx, s.db.DB, runID, req.LeaseID, req.FencingToken, req.BatchID.Or(""), events, s.now())
+		if err != nil {
+			return nil, err
+		}
+	}
+	if ok {
+		s.published(runID)
+		return &orchestratorapi.AppendEventsResult{LastSeq: run.LastSeq, CancelRequested: run.CancelRequested}, nil
+	}
 	err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		run, err = store.WorkerAppend(ctx, tx, runID, req.LeaseID, req.FencingToken, req.BatchID.Or(""), events, s.now())
@@ -157,15 +171,6 @@ func workerEvents(in []orchestratorapi.WorkerEvent) ([]store.NewEvent, error) {
 	return events, nil
 }
 
-// appendFinal appends the last batch a completion or failure carries, under its lease.
-func appendFinal(ctx context.Context, tx bun.Tx, runID, leaseID string, token int32, events []store.NewEvent, now time.Time) error {
-	if len(events) == 0 {
-		return nil
-	}
-	_, err := store.WorkerAppend(ctx, tx, runID, leaseID, token, "", events, now)
-	return err
-}
-
 // CompleteRun implements completeRun.
 func (s *Service) CompleteRun(ctx context.Context, req *orchestratorapi.CompleteInput, params orchestratorapi.CompleteRunParams) (*orchestratorapi.Run, error) {
 	runID := string(params.RunID)
@@ -176,11 +181,8 @@ func (s *Service) CompleteRun(ctx context.Context, req *orchestratorapi.Complete
 	}
 	var run *store.Run
 	err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := appendFinal(ctx, tx, runID, req.LeaseID, req.FencingToken, events, s.now()); err != nil {
-			return err
-		}
 		var err error
-		if run, err = store.CompleteRun(ctx, tx, runID, req.LeaseID, req.FencingToken, req.Output, usage, s.now()); err != nil {
+		if run, err = store.CompleteRun(ctx, tx, runID, req.LeaseID, req.FencingToken, req.Output, usage, events, s.now()); err != nil {
 			return err
 		}
 		return s.audit.Enqueue(ctx, tx, s.workerAudit(ctx, run, "run.complete"))
@@ -203,11 +205,8 @@ func (s *Service) FailRun(ctx context.Context, req *orchestratorapi.FailInput, p
 	}
 	var run *store.Run
 	err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := appendFinal(ctx, tx, runID, req.LeaseID, req.FencingToken, events, s.now()); err != nil {
-			return err
-		}
 		var err error
-		if run, err = store.FailRun(ctx, tx, runID, req.LeaseID, req.FencingToken, req.Error.Code, req.Error.Message, usage, s.now()); err != nil {
+		if run, err = store.FailRun(ctx, tx, runID, req.LeaseID, req.FencingToken, req.Error.Code, req.Error.Message, usage, events, s.now()); err != nil {
 			return err
 		}
 		return s.audit.Enqueue(ctx, tx, s.workerAudit(ctx, run, "run.fail"))

@@ -170,6 +170,17 @@ func (d *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) e
 	return d.DB.RunInTx(ctx, nil, fn)
 }
 
+// Write runs fn, which makes a single-statement write, without a transaction on
+// PostgreSQL (the statement is atomic by itself, and BEGIN and COMMIT would cost two
+// more round trips) and queued behind the process's other writers on SQLite, as InTx.
+func (d *DB) Write(ctx context.Context, fn func(ctx context.Context, db bun.IDB) error) error {
+	if d.Dialect == DialectSQLite {
+		d.writeMu.Lock()
+		defer d.writeMu.Unlock()
+	}
+	return fn(ctx, d.DB)
+}
+
 // IsUniqueViolation reports whether err (or an error it wraps) is a unique or
 // primary-key constraint violation from either backend.
 func (d *DB) IsUniqueViolation(err error) bool {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
 )
 
 // Run states.
@@ -387,6 +388,8 @@ type Transition struct {
 	ErrorCode    string
 	ErrorMessage string
 	Usage        *[2]int64 // prompt, completion tokens to add
+	// Before are worker events appended just before the transition's own event.
+	Before []NewEvent
 }
 
 // apply writes t to r (already locked) and appends its event, in tx. Entering a terminal
@@ -416,7 +419,7 @@ func apply(ctx context.Context, tx bun.IDB, r *Run, t Transition, now time.Time)
 		q = q.Set("cancel_requested = ?", true)
 		r.CancelRequested = true
 	}
-	q = q.Set("last_seq = ?", r.LastSeq+1) // r is locked: its seq is current
+	q = q.Set("last_seq = ?", r.LastSeq+int64(len(t.Before))+1) // r is locked: its seq is current
 	if _, err := q.Exec(ctx); err != nil {
 		return fmt.Errorf("update run: %w", err)
 	}
@@ -427,7 +430,7 @@ func apply(ctx context.Context, tx bun.IDB, r *Run, t Transition, now time.Time)
 	if t.ErrorCode != "" {
 		data["error"] = map[string]string{"code": t.ErrorCode, "message": t.ErrorMessage}
 	}
-	return insertEvents(ctx, tx, r, []NewEvent{{Type: t.Event, Data: eventData(data)}}, now)
+	return insertEvents(ctx, tx, r, append(t.Before[:len(t.Before):len(t.Before)], NewEvent{Type: t.Event, Data: eventData(data)}), now)
 }
 
 // CancelRun requests cancellation: a queued run is cancelled at once, a running one
@@ -524,25 +527,24 @@ func lockLeased(ctx context.Context, tx bun.IDB, runID, leaseID string, token in
 	return r, nil
 }
 
-// Heartbeat extends a current lease to now+ttl.
-func Heartbeat(ctx context.Context, tx bun.IDB, leaseID string, token int32, ttl time.Duration, now time.Time) (*Run, error) {
-	var runID string
-	err := tx.NewSelect().Model((*Run)(nil)).Column("id").Where("lease_id = ?", leaseID).Scan(ctx, &runID)
+// Heartbeat extends a current lease to now+ttl, in one statement: the lease must be the
+// run's current one (same id and fencing token, the run active, the lease not lapsed).
+func Heartbeat(ctx context.Context, db bun.IDB, leaseID string, token int32, ttl time.Duration, now time.Time) (*Run, error) {
+	now = utc(now)
+	r := new(Run)
+	err := db.NewUpdate().Model(r).
+		Set("lease_expires_at = ?", now.Add(ttl)).
+		Where("lease_id = ? AND attempt = ?", leaseID, token).
+		Where("status IN (?, ?)", StatusRunning, StatusCancelling).
+		Where("lease_expires_at > ?", now).
+		Returning("*").Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrLeaseLost
 	}
 	if err != nil {
-		return nil, fmt.Errorf("find lease: %w", err)
-	}
-	r, err := lockLeased(ctx, tx, runID, leaseID, token, now)
-	if err != nil {
-		return nil, err
-	}
-	expires := utc(now).Add(ttl)
-	if _, err := tx.NewUpdate().Model(r).Set("lease_expires_at = ?", expires).WherePK().Exec(ctx); err != nil {
 		return nil, fmt.Errorf("extend lease: %w", err)
 	}
-	r.LeaseExpiresAt = &expires
+	r.Normalize()
 	return r, nil
 }
 
@@ -572,27 +574,79 @@ func WorkerAppend(ctx context.Context, tx bun.IDB, runID, leaseID string, token 
 	return r, nil
 }
 
-// CompleteRun ends a leased run with its output.
-func CompleteRun(ctx context.Context, tx bun.IDB, runID, leaseID string, token int32, output string, usage [2]int64, now time.Time) (*Run, error) {
+// AppendLeased appends a batch of worker events in one statement outside any
+// transaction, when it can: on PostgreSQL the lease check, the seq advance and the
+// inserts are one round trip instead of five (BEGIN, lock, update, insert, COMMIT). ok
+// is false when the fast path does not apply (SQLite, or no row matched: the lease is
+// not current, the run is unknown, or the batch was appended already); the caller then
+// uses WorkerAppend in a transaction, which tells those cases apart.
+func AppendLeased(ctx context.Context, db bun.IDB, runID, leaseID string, token int32, batchID string, events []NewEvent, now time.Time) (*Run, bool, error) {
+	if !isPostgres(db) || len(events) == 0 {
+		return nil, false, nil
+	}
+	now = utc(now)
+	types := make([]string, len(events))
+	datas := make([]string, len(events))
+	for i, e := range events {
+		types[i], datas[i] = e.Type, string(e.Data)
+		if len(e.Data) == 0 {
+			datas[i] = "{}"
+		}
+	}
+	var batch *string
+	if batchID != "" {
+		batch = &batchID
+	}
+	n := int64(len(events))
+	var rows []struct {
+		ID              string `bun:"id"`
+		TenantID        string `bun:"tenant_id"`
+		LastSeq         int64  `bun:"last_seq"`
+		CancelRequested bool   `bun:"cancel_requested"`
+	}
+	err := db.NewRaw(`WITH r AS (
+		UPDATE runs SET last_seq = last_seq + ?0, last_batch_id = COALESCE(?1, last_batch_id)
+		WHERE id = ?2 AND lease_id = ?3 AND attempt = ?4 AND status IN (?5, ?6) AND lease_expires_at > ?7
+			AND (?1::text IS NULL OR last_batch_id IS DISTINCT FROM ?1)
+		RETURNING id, tenant_id, last_seq, cancel_requested
+	), ins AS (
+		INSERT INTO run_events (run_id, seq, tenant_id, type, data, time)
+		SELECT r.id, r.last_seq - ?0 + e.ord, r.tenant_id, e.type, e.data, ?7
+		FROM r, unnest(?8::text[], ?9::text[]) WITH ORDINALITY AS e(type, data, ord)
+	)
+	SELECT id, tenant_id, last_seq, cancel_requested FROM r`,
+		n, batch, runID, leaseID, token, StatusRunning, StatusCancelling, now, pgdialect.Array(types), pgdialect.Array(datas)).Scan(ctx, &rows)
+	if err != nil {
+		return nil, false, fmt.Errorf("append run events: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, false, nil
+	}
+	r := &Run{ID: rows[0].ID, TenantID: rows[0].TenantID, LastSeq: rows[0].LastSeq, CancelRequested: rows[0].CancelRequested}
+	return r, true, nil
+}
+
+// CompleteRun ends a leased run with its output, after the worker's last events.
+func CompleteRun(ctx context.Context, tx bun.IDB, runID, leaseID string, token int32, output string, usage [2]int64, events []NewEvent, now time.Time) (*Run, error) {
 	r, err := lockLeased(ctx, tx, runID, leaseID, token, now)
 	if err != nil {
 		return nil, err
 	}
-	err = apply(ctx, tx, r, Transition{To: StatusCompleted, Event: EventCompleted, Output: &output, Usage: &usage,
+	err = apply(ctx, tx, r, Transition{To: StatusCompleted, Event: EventCompleted, Output: &output, Usage: &usage, Before: events,
 		EventData: map[string]any{"output": output, "usage": map[string]int64{"prompt_tokens": r.PromptTokens + usage[0], "completion_tokens": r.CompletionTokens + usage[1]}}}, now)
 	return r, err
 }
 
-// FailRun ends a leased run with an error; a run whose cancellation was requested ends
-// cancelled.
-func FailRun(ctx context.Context, tx bun.IDB, runID, leaseID string, token int32, code, message string, usage [2]int64, now time.Time) (*Run, error) {
+// FailRun ends a leased run with an error, after the worker's last events; a run whose
+// cancellation was requested ends cancelled.
+func FailRun(ctx context.Context, tx bun.IDB, runID, leaseID string, token int32, code, message string, usage [2]int64, events []NewEvent, now time.Time) (*Run, error) {
 	r, err := lockLeased(ctx, tx, runID, leaseID, token, now)
 	if err != nil {
 		return nil, err
 	}
-	t := Transition{To: StatusFailed, Event: EventFailed, ErrorCode: code, ErrorMessage: message, Usage: &usage}
+	t := Transition{To: StatusFailed, Event: EventFailed, ErrorCode: code, ErrorMessage: message, Usage: &usage, Before: events}
 	if r.Status == StatusCancelling {
-		t = Transition{To: StatusCancelled, Event: EventCancelled, Usage: &usage, EventData: map[string]any{"reason": "cancel_requested"}}
+		t = Transition{To: StatusCancelled, Event: EventCancelled, Usage: &usage, Before: events, EventData: map[string]any{"reason": "cancel_requested"}}
 	}
 	err = apply(ctx, tx, r, t, now)
 	return r, err

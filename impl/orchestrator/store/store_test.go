@@ -84,16 +84,16 @@ func TestFencing(t *testing.T) {
 		require.Len(t, leased, 1)
 		lease := *leased[0].LeaseID
 		err := d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-			_, err := store.CompleteRun(ctx, tx, id, lease, leased[0].Attempt+1, "forged", [2]int64{}, time.Now())
+			_, err := store.CompleteRun(ctx, tx, id, lease, leased[0].Attempt+1, "forged", [2]int64{}, nil, time.Now())
 			return err
 		})
 		require.ErrorIs(t, err, store.ErrLeaseLost)
 		require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-			_, err := store.CompleteRun(ctx, tx, id, lease, leased[0].Attempt, "real", [2]int64{1, 2}, time.Now())
+			_, err := store.CompleteRun(ctx, tx, id, lease, leased[0].Attempt, "real", [2]int64{1, 2}, []store.NewEvent{{Type: "model.message"}}, time.Now())
 			return err
 		}))
 		err = d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-			_, err := store.CompleteRun(ctx, tx, id, lease, leased[0].Attempt, "again", [2]int64{}, time.Now())
+			_, err := store.CompleteRun(ctx, tx, id, lease, leased[0].Attempt, "again", [2]int64{}, nil, time.Now())
 			return err
 		})
 		require.ErrorIs(t, err, store.ErrLeaseLost, "a completed run's lease is gone")
@@ -103,10 +103,12 @@ func TestFencing(t *testing.T) {
 		require.Equal(t, "real", *r.Output)
 		evs, err := store.ListEvents(ctx, d.DB, id, 0, 100)
 		require.NoError(t, err)
-		require.Len(t, evs, 3)
+		require.Len(t, evs, 4)
 		for i, e := range evs {
 			require.Equal(t, int64(i+1), e.Seq)
 		}
+		require.Equal(t, "model.message", evs[2].Type, "the completion's own events come just before its terminal event")
+		require.Equal(t, store.EventCompleted, evs[3].Type)
 	})
 }
 
@@ -215,4 +217,52 @@ func TestMemoryItems(t *testing.T) {
 		_, err = store.GetMemory(ctx, d.DB, "tnt_other", "ns", "k", time.Now())
 		require.ErrorIs(t, err, store.ErrNotFound, "another tenant's item is not found")
 	})
+}
+
+// On PostgreSQL a batch under the current lease is appended in one statement with the
+// next seqs; a stale token, a repeated batch id or another lease leaves the fast path
+// (ok false) and writes nothing.
+func TestAppendLeasedFastPath(t *testing.T) {
+	t.Parallel()
+	d := dbtest.Postgres(t)
+	ctx := context.Background()
+	id := createRuns(t, d, "tnt_fast", 1)[0]
+	var leased []*store.Run
+	require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		leased, err = store.ClaimRuns(ctx, tx, "w", 1, time.Minute, time.Now())
+		return err
+	}))
+	require.Len(t, leased, 1)
+	lease, token := *leased[0].LeaseID, leased[0].Attempt
+	events := []store.NewEvent{{Type: "model.delta", Data: []byte(`{"text":"a"}`)}, {Type: "model.message"}}
+
+	r, ok, err := store.AppendLeased(ctx, d.DB, id, lease, token, "b1", events, time.Now())
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, int64(4), r.LastSeq, "run.queued, run.started, then the two")
+	for _, stale := range []struct {
+		lease string
+		token int32
+		batch string
+	}{{lease, token + 1, "b2"}, {"lse_other", token, "b2"}, {lease, token, "b1"}} {
+		_, ok, err := store.AppendLeased(ctx, d.DB, id, stale.lease, stale.token, stale.batch, events, time.Now())
+		require.NoError(t, err)
+		require.False(t, ok, "%+v", stale)
+	}
+	r, ok, err = store.AppendLeased(ctx, d.DB, id, lease, token, "", events[:1], time.Now())
+	require.NoError(t, err)
+	require.True(t, ok, "no batch id: always appended")
+	require.Equal(t, int64(5), r.LastSeq)
+
+	evs, err := store.ListEvents(ctx, d.DB, id, 0, 100)
+	require.NoError(t, err)
+	var types []string
+	for i, e := range evs {
+		require.Equal(t, int64(i+1), e.Seq)
+		types = append(types, e.Type)
+	}
+	require.Equal(t, []string{"run.queued", "run.started", "model.delta", "model.message", "model.delta"}, types)
+	require.JSONEq(t, `{"text":"a"}`, evs[2].Data)
+	require.JSONEq(t, `{}`, evs[3].Data)
 }
