@@ -202,6 +202,9 @@ func (w *world) registerOrchestrator(sc *godog.ScenarioContext) {
 		d := time.Now().Add(time.Duration(secs) * time.Second)
 		return w.createRun(agent, input, &d)
 	})
+	sc.Step(`^I created a run of "([^"]*)" with input "([^"]*)" and timeout_seconds (\d+)$`, func(agent, input string, secs int32) error {
+		return w.createRunWith(agent, &orchestratorapi.RunInput{Input: input, TimeoutSeconds: orchestratorapi.NewOptInt32(secs)})
+	})
 	sc.Step(`^I created runs of "([^"]*)" with inputs "([^"]*)", "([^"]*)" and "([^"]*)"$`, func(agent, a, b, c string) error {
 		for _, in := range []string{a, b, c} {
 			if err := w.createRun(agent, in, nil); err != nil {
@@ -457,13 +460,17 @@ func (w *world) namesAre(want ...string) error {
 }
 
 func (w *world) createRun(agent, input string, deadline *time.Time) error {
-	c, err := w.tclient()
-	if err != nil {
-		return err
-	}
 	in := &orchestratorapi.RunInput{Input: input}
 	if deadline != nil {
 		in.Deadline = orchestratorapi.NewOptDateTime(*deadline)
+	}
+	return w.createRunWith(agent, in)
+}
+
+func (w *world) createRunWith(agent string, in *orchestratorapi.RunInput) error {
+	c, err := w.tclient()
+	if err != nil {
+		return err
 	}
 	res, err := c.CreateRun(context.Background(), in, orchestratorapi.CreateRunParams{AgentID: orchestratorapi.AgentId(agent)})
 	w.noteErr(err)

@@ -81,6 +81,13 @@ Feature: Runs and their lifecycle
     And the run's last event is "run.timed_out"
 
   @PRS-RUN-007 @inprocess
+  Scenario: A run's timeout_seconds sets its deadline
+    Given I created a run of "my-agent" with input "hi" and timeout_seconds 1
+    When I wait for the run for "10s"
+    Then the run is "timed_out"
+    And the run's last event is "run.timed_out"
+
+  @PRS-RUN-007 @inprocess
   Scenario: The agent's timeout is the run's deadline
     Given the agent "slow" exists with a timeout of 1 second
     And I created a run of "slow" with input "hi"

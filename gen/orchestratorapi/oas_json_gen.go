@@ -5382,6 +5382,12 @@ func (s *RunInput) encodeFields(e *jx.Encoder) {
 		}
 	}
 	{
+		if s.TimeoutSeconds.Set {
+			e.FieldStart("timeout_seconds")
+			s.TimeoutSeconds.Encode(e)
+		}
+	}
+	{
 		if s.IdempotencyKey.Set {
 			e.FieldStart("idempotency_key")
 			s.IdempotencyKey.Encode(e)
@@ -5389,11 +5395,12 @@ func (s *RunInput) encodeFields(e *jx.Encoder) {
 	}
 }
 
-var jsonFieldsNameOfRunInput = [4]string{
+var jsonFieldsNameOfRunInput = [5]string{
 	0: "input",
 	1: "metadata",
 	2: "deadline",
-	3: "idempotency_key",
+	3: "timeout_seconds",
+	4: "idempotency_key",
 }
 
 // Decode decodes RunInput from json.
@@ -5436,6 +5443,16 @@ func (s *RunInput) Decode(d *jx.Decoder) error {
 				return nil
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"deadline\"")
+			}
+		case "timeout_seconds":
+			if err := func() error {
+				s.TimeoutSeconds.Reset()
+				if err := s.TimeoutSeconds.Decode(d); err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"timeout_seconds\"")
 			}
 		case "idempotency_key":
 			if err := func() error {

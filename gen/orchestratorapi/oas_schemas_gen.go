@@ -2599,6 +2599,10 @@ type RunInput struct {
 	Metadata OptStringMap `json:"metadata"`
 	// The run ends `timed_out` if it is not over by then.
 	Deadline OptDateTime `json:"deadline"`
+	// The run ends `timed_out` if it is not over this long after its creation. Unlike a `deadline`
+	// computed by the client, it is the same in every retry of a request, so an idempotent retry replays.
+	// With `deadline`, or the agent's timeout, the earliest applies.
+	TimeoutSeconds OptInt32 `json:"timeout_seconds"`
 	// Synonym of the `Idempotency-Key` header.
 	IdempotencyKey OptString `json:"idempotency_key"`
 }
@@ -2616,6 +2620,11 @@ func (s *RunInput) GetMetadata() OptStringMap {
 // GetDeadline returns the value of Deadline.
 func (s *RunInput) GetDeadline() OptDateTime {
 	return s.Deadline
+}
+
+// GetTimeoutSeconds returns the value of TimeoutSeconds.
+func (s *RunInput) GetTimeoutSeconds() OptInt32 {
+	return s.TimeoutSeconds
 }
 
 // GetIdempotencyKey returns the value of IdempotencyKey.
@@ -2636,6 +2645,11 @@ func (s *RunInput) SetMetadata(val OptStringMap) {
 // SetDeadline sets the value of Deadline.
 func (s *RunInput) SetDeadline(val OptDateTime) {
 	s.Deadline = val
+}
+
+// SetTimeoutSeconds sets the value of TimeoutSeconds.
+func (s *RunInput) SetTimeoutSeconds(val OptInt32) {
+	s.TimeoutSeconds = val
 }
 
 // SetIdempotencyKey sets the value of IdempotencyKey.

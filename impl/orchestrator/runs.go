@@ -50,6 +50,11 @@ func (s *Service) CreateRun(ctx context.Context, req *orchestratorapi.RunInput, 
 		}
 		run.Deadline = &d
 	}
+	if secs, ok := req.TimeoutSeconds.Get(); ok {
+		if limit := now.Add(time.Duration(secs) * time.Second); run.Deadline == nil || limit.Before(*run.Deadline) {
+			run.Deadline = &limit
+		}
+	}
 	if err := s.takeSlot(ctx, p.TenantID, quota, now); err != nil {
 		var qe *store.QuotaError
 		if errors.As(err, &qe) {

@@ -77,7 +77,8 @@ the run ends and print its final status and output; with --watch, stream its eve
 				if timeout <= 0 {
 					return fmt.Errorf("--timeout %s: want a positive duration", timeout)
 				}
-				in.Deadline = orchestratorapi.NewOptDateTime(time.Now().Add(timeout))
+				// Relative, so that a retry with the same idempotency key sends the same body.
+				in.TimeoutSeconds = orchestratorapi.NewOptInt32(int32(min((timeout+time.Second-1)/time.Second, 604800)))
 			}
 			params := orchestratorapi.CreateRunParams{AgentID: orchestratorapi.AgentId(args[0])}
 			if idempotencyKey != "" {
