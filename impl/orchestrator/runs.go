@@ -14,6 +14,7 @@ import (
 	"github.com/nexixai/agentos/gen/orchestratorapi"
 	"github.com/nexixai/agentos/impl/orchestrator/store"
 	"github.com/nexixai/agentos/internal/apierr"
+	"github.com/nexixai/agentos/internal/db"
 )
 
 // CreateRun implements createRun. Idempotency is handled in front of it (idempotency.go).
@@ -64,28 +65,27 @@ func (s *Service) CreateRun(ctx context.Context, req *orchestratorapi.RunInput, 
 		}
 		return nil, err
 	}
-	err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		agent, err := store.LatestAgent(ctx, tx, p.TenantID, agentID)
-		if errors.Is(err, store.ErrNotFound) {
-			return apierr.NotFound("agent", agentID)
-		}
-		if err != nil {
-			return err
-		}
-		run.AgentVersion = agent.Version
-		if t := agent.Spec.Limits.TimeoutSeconds; t > 0 {
-			limit := now.Add(time.Duration(t) * time.Second)
-			if run.Deadline == nil || limit.Before(*run.Deadline) {
-				run.Deadline = &limit
+	run.CreatedAt = now
+	record := s.auditRecord(ctx, p.TenantID, "run.create", "runs/"+run.ID, map[string]any{"agent_id": agentID})
+	if s.db.Dialect == db.DialectPostgres {
+		err = s.group.create(&createJob{run: run, record: record, now: now})
+	} else {
+		err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			agent, err := store.LatestAgent(ctx, tx, p.TenantID, agentID)
+			if errors.Is(err, store.ErrNotFound) {
+				return apierr.NotFound("agent", agentID)
 			}
-		}
-		// The audit record first: the tenant's quota row, locked at the end of CreateRun,
-		// stays locked for as short a time as possible.
-		if err := s.audit.Enqueue(ctx, tx, s.auditRecord(ctx, p.TenantID, "run.create", "runs/"+run.ID, map[string]any{"agent_id": agentID, "agent_version": agent.Version})); err != nil {
-			return err
-		}
-		return store.CreateRun(ctx, tx, run, now)
-	})
+			if err != nil {
+				return err
+			}
+			completeRun(run, agent, now)
+			record.Detail["agent_version"] = agent.Version
+			if err := s.audit.Enqueue(ctx, tx, record); err != nil {
+				return err
+			}
+			return store.CreateRuns(ctx, tx, []*store.Run{run})
+		})
+	}
 	if err != nil {
 		s.releaseSlot(p.TenantID) // the run was not created
 		return nil, err

@@ -28,22 +28,34 @@ const outboxBatch = 500
 // Enqueue writes rec to the outbox inside tx; the chainer appends it to its tenant's
 // chain and emits it to the sink after tx commits.
 func (l *Logger) Enqueue(ctx context.Context, tx bun.IDB, rec Record) error {
-	if err := rec.validate(); err != nil {
-		return fmt.Errorf("enqueue audit record: %w", err)
+	return l.EnqueueAll(ctx, tx, []Record{rec})
+}
+
+// EnqueueAll is Enqueue for several records, in one multi-row insert.
+func (l *Logger) EnqueueAll(ctx context.Context, tx bun.IDB, recs []Record) error {
+	rows := make([]outboxRow, len(recs))
+	for i, rec := range recs {
+		if err := rec.validate(); err != nil {
+			return fmt.Errorf("enqueue audit record: %w", err)
+		}
+		if rec.Time.IsZero() {
+			rec.Time = time.Now()
+		}
+		rec.Time = rec.Time.UTC().Truncate(time.Microsecond)
+		if _, err := canonicalDetail(rec.Detail); err != nil {
+			return fmt.Errorf("enqueue audit record: %w", err)
+		}
+		data, err := json.Marshal(rec)
+		if err != nil {
+			return fmt.Errorf("encode audit record: %w", err)
+		}
+		rows[i] = outboxRow{TenantID: rec.TenantID, Record: string(data), CreatedAt: rec.Time}
 	}
-	if rec.Time.IsZero() {
-		rec.Time = time.Now()
+	if len(rows) == 0 {
+		return nil
 	}
-	rec.Time = rec.Time.UTC().Truncate(time.Microsecond)
-	if _, err := canonicalDetail(rec.Detail); err != nil {
-		return fmt.Errorf("enqueue audit record: %w", err)
-	}
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("encode audit record: %w", err)
-	}
-	if _, err := tx.NewInsert().Model(&outboxRow{TenantID: rec.TenantID, Record: string(data), CreatedAt: rec.Time}).Exec(ctx); err != nil {
-		return fmt.Errorf("enqueue audit record: %w", err)
+	if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
+		return fmt.Errorf("enqueue audit records: %w", err)
 	}
 	return nil
 }

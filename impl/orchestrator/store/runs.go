@@ -133,24 +133,27 @@ type QuotaError struct {
 func (e *QuotaError) Error() string { return e.Err.Error() }
 func (e *QuotaError) Unwrap() error { return e.Err }
 
-// CreateRun inserts a queued run and its run.queued event in tx. The caller takes the
-// tenant's quota slot first (TakeSlot) and gives it back if tx does not commit.
-func CreateRun(ctx context.Context, tx bun.IDB, r *Run, now time.Time) error {
-	now = utc(now)
-	r.Status = StatusQueued
-	r.CreatedAt = now
-	r.Deadline = utcPtr(r.Deadline)
-	r.LastSeq = 1 // its run.queued event, inserted below
-	if r.Metadata == "" {
-		r.Metadata = "{}"
+// CreateRuns inserts queued runs, each with its run.queued event, in two multi-row
+// statements; each run's CreatedAt is its creation time. The caller takes each run's
+// quota slot first (TakeSlot) and gives it back if tx does not commit.
+func CreateRuns(ctx context.Context, tx bun.IDB, runs []*Run) error {
+	events := make([]Event, len(runs))
+	for i, r := range runs {
+		r.Status = StatusQueued
+		r.CreatedAt = utc(r.CreatedAt)
+		r.Deadline = utcPtr(r.Deadline)
+		r.LastSeq = 1
+		if r.Metadata == "" {
+			r.Metadata = "{}"
+		}
+		events[i] = Event{RunID: r.ID, Seq: 1, TenantID: r.TenantID, Type: EventQueued, Time: r.CreatedAt,
+			Data: string(eventData(map[string]any{"attempt": 0, "agent_version": r.AgentVersion}))}
 	}
-	if _, err := tx.NewInsert().Model(r).Exec(ctx); err != nil {
-		return fmt.Errorf("insert run: %w", err)
+	if _, err := tx.NewInsert().Model(&runs).Exec(ctx); err != nil {
+		return fmt.Errorf("insert runs: %w", err)
 	}
-	ev := Event{RunID: r.ID, Seq: 1, TenantID: r.TenantID, Type: EventQueued, Time: now,
-		Data: string(eventData(map[string]any{"attempt": 0, "agent_version": r.AgentVersion}))}
-	if _, err := tx.NewInsert().Model(&ev).Exec(ctx); err != nil {
-		return fmt.Errorf("insert run event: %w", err)
+	if _, err := tx.NewInsert().Model(&events).Exec(ctx); err != nil {
+		return fmt.Errorf("insert run events: %w", err)
 	}
 	return nil
 }

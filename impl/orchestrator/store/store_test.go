@@ -21,8 +21,8 @@ func createRuns(t *testing.T, d *db.DB, tenant string, n int) []string {
 	ctx := context.Background()
 	ids := make([]string, n)
 	for i := range n {
-		r := &store.Run{ID: store.NewRunID(time.Now()), TenantID: tenant, AgentID: "a", AgentVersion: 1, Input: fmt.Sprint(i), MaxAttempts: 3}
-		require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error { return store.CreateRun(ctx, tx, r, time.Now()) }))
+		r := &store.Run{ID: store.NewRunID(time.Now()), TenantID: tenant, AgentID: "a", AgentVersion: 1, Input: fmt.Sprint(i), MaxAttempts: 3, CreatedAt: time.Now()}
+		require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error { return store.CreateRuns(ctx, tx, []*store.Run{r}) }))
 		ids[i] = r.ID
 	}
 	return ids
