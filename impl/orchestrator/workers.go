@@ -138,7 +138,7 @@ func (s *Service) runToken(r *store.Run) (orchestratorapi.OptString, error) {
 	}
 	tok, err := s.cfg.RunTokens.Sign(runtoken.Claims{
 		TenantID: r.TenantID, RunID: r.ID, WorkerID: deref(r.WorkerID), Attempt: r.Attempt,
-		Exp: r.LeaseExpiresAt.Add(time.Second - time.Nanosecond).Unix(), // rounded up to the second
+		Exp: r.LeaseExpiresAt.Unix(), // rounded down: the token never outlives the lease
 	})
 	if err != nil {
 		return orchestratorapi.OptString{}, err
