@@ -18,6 +18,7 @@ import (
 
 	"github.com/nexixai/agentos/gen/modelpolicyapi"
 	"github.com/nexixai/agentos/gen/orchestratorapi"
+	"github.com/nexixai/agentos/impl/worker/mcptest"
 	"github.com/nexixai/agentos/internal/config"
 	"github.com/nexixai/agentos/internal/platform"
 )
@@ -50,6 +51,60 @@ func (mpBearerCreds) AdminToken(context.Context, modelpolicyapi.OperationName) (
 	return modelpolicyapi.AdminToken{}, ogenerrors.ErrSkipClientSecurity
 }
 
+// jwtBundle is a node in jwt auth mode with an embedded worker and a client of a fresh
+// tenant, authenticated with a JWT.
+type jwtBundle struct {
+	n      *testNode
+	tenant string
+	jwt    string
+	c      *orchestratorapi.Client
+}
+
+func newJWTNode(t *testing.T, dsn string, mutate func(*config.Config)) *jwtBundle {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	require.NoError(t, err)
+	keyFile := filepath.Join(t.TempDir(), "jwt.pem")
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600))
+	n := newTestNode(t, dsn, func(c *config.Config) {
+		c.AuthMode = config.AuthModeJWT
+		c.JWTPublicKeyFile = keyFile
+		c.JWTIssuer = "https://issuer.test"
+		c.JWTAudience = "agentos"
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+	const tenant = "tnt_jwt_worker"
+	admin, err := orchestratorapi.NewClient(n.node.URL(platform.Orchestrator), adminCreds{n.node.AdminToken})
+	require.NoError(t, err)
+	_, err = admin.PutTenant(context.Background(), &orchestratorapi.TenantInput{}, orchestratorapi.PutTenantParams{TenantID: tenant})
+	require.NoError(t, err)
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+		"iss": "https://issuer.test", "aud": "agentos", "sub": "alice", "tenant_id": tenant,
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
+	}).SignedString(key)
+	require.NoError(t, err)
+	c, err := orchestratorapi.NewClient(n.node.URL(platform.Orchestrator), bearerCreds{tok})
+	require.NoError(t, err)
+	return &jwtBundle{n: n, tenant: tenant, jwt: tok, c: c}
+}
+
+// run puts agent with tools, runs it on input and returns the finished run.
+func (b *jwtBundle) run(t *testing.T, agent, input string, tools ...orchestratorapi.Tool) *orchestratorapi.Run {
+	t.Helper()
+	ctx := context.Background()
+	_, err := b.c.PutAgent(ctx, &orchestratorapi.AgentInput{Model: "builtin-chat", Tools: tools}, orchestratorapi.PutAgentParams{AgentID: orchestratorapi.AgentId(agent)})
+	require.NoError(t, err)
+	res, err := b.c.CreateRun(ctx, &orchestratorapi.RunInput{Input: input}, orchestratorapi.CreateRunParams{AgentID: orchestratorapi.AgentId(agent)})
+	require.NoError(t, err)
+	run, err := b.c.WaitRun(ctx, orchestratorapi.WaitRunParams{RunID: res.Response.RunID, Timeout: orchestratorapi.NewOptString("30s")})
+	require.NoError(t, err)
+	return run
+}
+
 // In jwt auth mode an embedded worker runs an agent whose builtin model calls a memory
 // tool and the calculator: its Model Policy calls (chat, tools:authorize, the memory
 // embedding) and its memory calls carry the lease's run token, since X-Tenant-Id is no
@@ -58,43 +113,12 @@ func (mpBearerCreds) AdminToken(context.Context, modelpolicyapi.OperationName) (
 func TestJWTModeRunsWithRunTokens(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, dsn string) {
-		key, err := rsa.GenerateKey(rand.Reader, 2048)
-		require.NoError(t, err)
-		der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-		require.NoError(t, err)
-		keyFile := filepath.Join(t.TempDir(), "jwt.pem")
-		require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600))
-		n := newTestNode(t, dsn, func(c *config.Config) {
-			c.AuthMode = config.AuthModeJWT
-			c.JWTPublicKeyFile = keyFile
-			c.JWTIssuer = "https://issuer.test"
-			c.JWTAudience = "agentos"
-		})
+		b := newJWTNode(t, dsn, nil)
+		n, c, tenant, tok := b.n, b.c, b.tenant, b.jwt
 		ctx := context.Background()
-		const tenant = "tnt_jwt_worker"
-		admin, err := orchestratorapi.NewClient(n.node.URL(platform.Orchestrator), adminCreds{n.node.AdminToken})
-		require.NoError(t, err)
-		_, err = admin.PutTenant(ctx, &orchestratorapi.TenantInput{}, orchestratorapi.PutTenantParams{TenantID: tenant})
-		require.NoError(t, err)
-
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
-			"iss": "https://issuer.test", "aud": "agentos", "sub": "alice", "tenant_id": tenant,
-			"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
-		}).SignedString(key)
-		require.NoError(t, err)
-		c, err := orchestratorapi.NewClient(n.node.URL(platform.Orchestrator), bearerCreds{tok})
-		require.NoError(t, err)
 		builtin := orchestratorapi.NewOptToolType(orchestratorapi.ToolTypeBuiltin)
-		_, err = c.PutAgent(ctx, &orchestratorapi.AgentInput{Model: "builtin-chat", Tools: []orchestratorapi.Tool{
-			{Name: "calculator", Type: builtin}, {Name: "memory_put", Type: builtin},
-		}}, orchestratorapi.PutAgentParams{AgentID: "jwt-agent"})
-		require.NoError(t, err)
-		res, err := c.CreateRun(ctx, &orchestratorapi.RunInput{
-			Input: "/tool memory_put {\"key\": \"answer\", \"value\": \"six times seven\"}\n/tool calculator {\"expression\": \"6 * 7\"}",
-		}, orchestratorapi.CreateRunParams{AgentID: "jwt-agent"})
-		require.NoError(t, err)
-		run, err := c.WaitRun(ctx, orchestratorapi.WaitRunParams{RunID: res.Response.RunID, Timeout: orchestratorapi.NewOptString("30s")})
-		require.NoError(t, err)
+		run := b.run(t, "jwt-agent", "/tool memory_put {\"key\": \"answer\", \"value\": \"six times seven\"}\n/tool calculator {\"expression\": \"6 * 7\"}",
+			orchestratorapi.Tool{Name: "calculator", Type: builtin}, orchestratorapi.Tool{Name: "memory_put", Type: builtin})
 		require.Equal(t, orchestratorapi.RunStatusCompleted, run.Status, "%+v", run.Error)
 		require.Equal(t, "The tools returned: stored answer; 42", run.Output.Or(""))
 
@@ -134,4 +158,22 @@ func TestJWTModeRunsWithRunTokens(t *testing.T) {
 			assert.Equal(c, 2, byAction["model.chat.completions models/builtin-chat"])
 		}, 10*time.Second, 50*time.Millisecond, "the tenant's audit names the worker for each call")
 	})
+}
+
+// A run that outlasts its first run token keeps working: the worker takes the fresh
+// token each heartbeat answers. With a 1 s lease, the model call after a 2.5 s tool is
+// made long after the lease's first token expired.
+func TestJWTModeRefreshesRunTokens(t *testing.T) {
+	t.Parallel()
+	b := newJWTNode(t, "", func(c *config.Config) { c.LeaseTTL = time.Second })
+	srv := mcptest.NewHTTPServer()
+	t.Cleanup(srv.Close)
+	remote := orchestratorapi.Tool{Name: "remote", Type: orchestratorapi.NewOptToolType(orchestratorapi.ToolTypeMcp),
+		Mcp: orchestratorapi.NewOptMcpServer(orchestratorapi.McpServer{Transport: orchestratorapi.McpServerTransportHTTP, URL: orchestratorapi.NewOptString(srv.URL)})}
+	start := time.Now()
+	run := b.run(t, "slow-agent", `/tool remote__slow {"seconds": 2.5}`, remote)
+	require.Equal(t, orchestratorapi.RunStatusCompleted, run.Status, "%+v", run.Error)
+	require.Equal(t, "The tool returned: done", run.Output.Or(""))
+	require.Greater(t, time.Since(start), 2500*time.Millisecond)
+	require.EqualValues(t, 1, run.Attempt, "one lease, kept alive throughout")
 }
