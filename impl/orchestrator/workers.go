@@ -138,7 +138,9 @@ func (s *Service) runToken(r *store.Run) (orchestratorapi.OptString, error) {
 	}
 	tok, err := s.cfg.RunTokens.Sign(runtoken.Claims{
 		TenantID: r.TenantID, RunID: r.ID, WorkerID: deref(r.WorkerID), Attempt: r.Attempt,
-		Exp: r.LeaseExpiresAt.Unix(), // rounded down: the token never outlives the lease
+		// Rounded up to the second: rounded down, a lease of 1 s (the shortest allowed)
+		// could start with a token that expired before the first heartbeat renewed it.
+		Exp: r.LeaseExpiresAt.Add(time.Second - time.Nanosecond).Unix(),
 	})
 	if err != nil {
 		return orchestratorapi.OptString{}, err
