@@ -17,24 +17,35 @@ import (
 	"github.com/nexixai/agentos/internal/runtoken"
 )
 
-// accessToken is the lease's run token, changed as a step names.
-func (w *world) accessToken(change string) (string, error) {
+// accessClaims decodes the claims of the lease's run token (without verifying it).
+func (w *world) accessClaims() (runtoken.Claims, error) {
+	var claims runtoken.Claims
 	if w.lease == nil {
-		return "", errors.New("no lease (add: a test worker has leased the run)")
+		return claims, errors.New("no lease (add: a test worker has leased the run)")
 	}
 	tok, ok := w.lease.Lease.AccessToken.Get()
 	if !ok || !runtoken.Is(tok) {
-		return "", fmt.Errorf("the lease carries no run token as access_token: %q", tok)
+		return claims, fmt.Errorf("the lease carries no run token as access_token: %q", tok)
 	}
-	body, sig, _ := strings.Cut(tok, ".")
+	body, _, _ := strings.Cut(tok, ".")
 	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(body, runtoken.Prefix))
 	if err != nil {
-		return "", fmt.Errorf("decode the access token's claims: %w", err)
+		return claims, fmt.Errorf("decode the access token's claims: %w", err)
 	}
-	var claims runtoken.Claims
 	if err := json.Unmarshal(payload, &claims); err != nil {
-		return "", fmt.Errorf("decode the access token's claims: %w", err)
+		return claims, fmt.Errorf("decode the access token's claims: %w", err)
 	}
+	return claims, nil
+}
+
+// accessToken is the lease's run token, changed as a step names.
+func (w *world) accessToken(change string) (string, error) {
+	claims, err := w.accessClaims()
+	if err != nil {
+		return "", err
+	}
+	tok := w.lease.Lease.AccessToken.Or("")
+	body, sig, _ := strings.Cut(tok, ".")
 	switch change {
 	case "":
 		return tok, nil
@@ -118,6 +129,26 @@ func (w *world) registerRunTokenSteps(sc *godog.ScenarioContext) {
 			return err
 		}
 		w.listTenants(w.env.urls["orchestrator"], creds{admin: tok})
+		return nil
+	})
+	sc.Step(`^the lease's access token expires with the lease$`, func() error {
+		c, err := w.accessClaims()
+		if err != nil {
+			return err
+		}
+		// exp is the lease's expiry rounded up to the second; expires_at is sent in whole
+		// seconds too.
+		if d := time.Unix(c.Exp, 0).Sub(w.lease.Lease.ExpiresAt); d < 0 || d > time.Second {
+			return fmt.Errorf("token exp %s, lease expires_at %s", time.Unix(c.Exp, 0).UTC(), w.lease.Lease.ExpiresAt.UTC())
+		}
+		return nil
+	})
+	sc.Step(`^the worker stops heartbeating until the lease's access token expires$`, func() error {
+		c, err := w.accessClaims()
+		if err != nil {
+			return err
+		}
+		time.Sleep(time.Until(time.Unix(c.Exp, 0)) + 200*time.Millisecond)
 		return nil
 	})
 	sc.Step(`^the worker heartbeats after (\d+) ms$`, func(ms int) error {

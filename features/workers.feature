@@ -131,7 +131,8 @@ Feature: Worker lease protocol
   Scenario: An access token expires with its lease
     Given I created a run of "my-agent" with input "work"
     And a test worker has leased the run
-    When the worker stops heartbeating until the lease lapses
+    Then the lease's access token expires with the lease
+    When the worker stops heartbeating until the lease's access token expires
     And I list Model Policy's models with the lease's access token
     Then the request fails with a 401 problem with code "unauthenticated"
     And the problem says "expired"
