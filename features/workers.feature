@@ -90,3 +90,49 @@ Feature: Worker lease protocol
     And a test worker has leased the run
     When the worker posts the batch "b-1" with 3 events twice
     Then the run's last seq is 5
+
+  @PRS-AUTH-005
+  Scenario: A lease's access token acts for the run's tenant, as the worker
+    Given I created a run of "my-agent" with input "work"
+    And a test worker has leased the run
+    When I ask the orchestrator who I am with the lease's access token
+    Then I am the run's tenant as principal "worker:test-worker-1"
+    When I list Model Policy's models with the lease's access token
+    Then the call succeeded
+    When I remember "run memory" as "notes/run" with the lease's access token
+    Then recalling "notes/run" gives "run memory"
+    When I list tenants with the lease's access token as the admin credential
+    Then the request fails with a 401 problem with code "unauthenticated"
+
+  @PRS-AUTH-005
+  Scenario: Each heartbeat answers a fresh access token for the extended lease
+    Given I created a run of "my-agent" with input "work"
+    And a test worker has leased the run
+    When the worker heartbeats after 1100 ms
+    Then the heartbeat's access token differs from the lease's and Model Policy accepts it
+
+  @PRS-AUTH-005
+  Scenario Outline: A tampered or forged access token is a 401 problem
+    Given I created a run of "my-agent" with input "work"
+    And a test worker has leased the run
+    When I list Model Policy's models with the lease's access token <changed>
+    Then the request fails with a 401 problem with code "unauthenticated"
+    And the problem says "<why>"
+    When I ask the orchestrator who I am with the lease's access token <changed>
+    Then the request fails with a 401 problem with code "unauthenticated"
+
+    Examples:
+      | changed                         | why                   |
+      | with its tenant changed         | signature is invalid  |
+      | signed with another key         | signature is invalid  |
+      | cut short                       | malformed             |
+
+  @PRS-AUTH-005 @inprocess
+  Scenario: An access token expires with its lease
+    Given I created a run of "my-agent" with input "work"
+    And a test worker has leased the run
+    Then the lease's access token expires with the lease
+    When the worker stops heartbeating until the lease's access token expires
+    And I list Model Policy's models with the lease's access token
+    Then the request fails with a 401 problem with code "unauthenticated"
+    And the problem says "expired"

@@ -204,6 +204,7 @@ func (w *world) register(sc *godog.ScenarioContext) {
 	w.registerMCP(sc)
 	w.registerModelPolicy(sc)
 	w.registerTools(sc)
+	w.registerRunTokenSteps(sc)
 }
 
 var servicePattern = `(orchestrator|modelpolicy|federation)`

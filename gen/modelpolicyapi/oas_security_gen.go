@@ -18,7 +18,8 @@ type SecurityHandler interface {
 	HandleAdminToken(ctx context.Context, operationName OperationName, t AdminToken) (context.Context, error)
 	// HandleBearerAuth handles bearerAuth security.
 	// A JWT carrying `tenant_id`|`tid` and `principal_id`|`sub` (jwt auth mode), or, in any mode, a Model
-	// Policy API key (`sk-agentos-…`).
+	// Policy API key (`sk-agentos-…`) or a run token (`art_…`, the orchestrator's lease
+	// `access_token`, with which a worker acts for the run's tenant).
 	HandleBearerAuth(ctx context.Context, operationName OperationName, t BearerAuth) (context.Context, error)
 	// HandleTenantHeader handles tenantHeader security.
 	// Tenant id; accepted only in the `dev` auth mode.
@@ -190,7 +191,8 @@ type SecuritySource interface {
 	AdminToken(ctx context.Context, operationName OperationName) (AdminToken, error)
 	// BearerAuth provides bearerAuth security value.
 	// A JWT carrying `tenant_id`|`tid` and `principal_id`|`sub` (jwt auth mode), or, in any mode, a Model
-	// Policy API key (`sk-agentos-…`).
+	// Policy API key (`sk-agentos-…`) or a run token (`art_…`, the orchestrator's lease
+	// `access_token`, with which a worker acts for the run's tenant).
 	BearerAuth(ctx context.Context, operationName OperationName) (BearerAuth, error)
 	// TenantHeader provides tenantHeader security value.
 	// Tenant id; accepted only in the `dev` auth mode.

@@ -1895,11 +1895,18 @@ func (s *HeartbeatResult) encodeFields(e *jx.Encoder) {
 		e.FieldStart("cancel_requested")
 		e.Bool(s.CancelRequested)
 	}
+	{
+		if s.AccessToken.Set {
+			e.FieldStart("access_token")
+			s.AccessToken.Encode(e)
+		}
+	}
 }
 
-var jsonFieldsNameOfHeartbeatResult = [2]string{
+var jsonFieldsNameOfHeartbeatResult = [3]string{
 	0: "expires_at",
 	1: "cancel_requested",
+	2: "access_token",
 }
 
 // Decode decodes HeartbeatResult from json.
@@ -1934,6 +1941,16 @@ func (s *HeartbeatResult) Decode(d *jx.Decoder) error {
 				return nil
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"cancel_requested\"")
+			}
+		case "access_token":
+			if err := func() error {
+				s.AccessToken.Reset()
+				if err := s.AccessToken.Decode(d); err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"access_token\"")
 			}
 		default:
 			return d.Skip()
@@ -2012,12 +2029,19 @@ func (s *Lease) encodeFields(e *jx.Encoder) {
 		e.FieldStart("expires_at")
 		json.EncodeDateTime(e, s.ExpiresAt)
 	}
+	{
+		if s.AccessToken.Set {
+			e.FieldStart("access_token")
+			s.AccessToken.Encode(e)
+		}
+	}
 }
 
-var jsonFieldsNameOfLease = [3]string{
+var jsonFieldsNameOfLease = [4]string{
 	0: "lease_id",
 	1: "fencing_token",
 	2: "expires_at",
+	3: "access_token",
 }
 
 // Decode decodes Lease from json.
@@ -2064,6 +2088,16 @@ func (s *Lease) Decode(d *jx.Decoder) error {
 				return nil
 			}(); err != nil {
 				return errors.Wrap(err, "decode field \"expires_at\"")
+			}
+		case "access_token":
+			if err := func() error {
+				s.AccessToken.Reset()
+				if err := s.AccessToken.Decode(d); err != nil {
+					return err
+				}
+				return nil
+			}(); err != nil {
+				return errors.Wrap(err, "decode field \"access_token\"")
 			}
 		default:
 			return d.Skip()

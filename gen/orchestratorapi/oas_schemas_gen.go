@@ -781,6 +781,8 @@ func (s *HeartbeatInput) SetFencingToken(val int32) {
 type HeartbeatResult struct {
 	ExpiresAt       time.Time `json:"expires_at"`
 	CancelRequested bool      `json:"cancel_requested"`
+	// A fresh run token for the extended lease (see Lease.access_token).
+	AccessToken OptString `json:"access_token"`
 }
 
 // GetExpiresAt returns the value of ExpiresAt.
@@ -793,6 +795,11 @@ func (s *HeartbeatResult) GetCancelRequested() bool {
 	return s.CancelRequested
 }
 
+// GetAccessToken returns the value of AccessToken.
+func (s *HeartbeatResult) GetAccessToken() OptString {
+	return s.AccessToken
+}
+
 // SetExpiresAt sets the value of ExpiresAt.
 func (s *HeartbeatResult) SetExpiresAt(val time.Time) {
 	s.ExpiresAt = val
@@ -803,11 +810,21 @@ func (s *HeartbeatResult) SetCancelRequested(val bool) {
 	s.CancelRequested = val
 }
 
+// SetAccessToken sets the value of AccessToken.
+func (s *HeartbeatResult) SetAccessToken(val OptString) {
+	s.AccessToken = val
+}
+
 // Ref: #/components/schemas/Lease
 type Lease struct {
 	LeaseID      string    `json:"lease_id"`
 	FencingToken int32     `json:"fencing_token"`
 	ExpiresAt    time.Time `json:"expires_at"`
+	// A run token: the bearer credential with which the worker calls Model Policy (chat completions,
+	// tools:authorize) and the memory API for the run's tenant, in every auth mode. It names the tenant,
+	// run, worker and attempt, never grants admin, and expires with the lease; each heartbeat answers a
+	// fresh one. Absent from an orchestrator that does not mint them (send X-Tenant-Id then, dev mode).
+	AccessToken OptString `json:"access_token"`
 }
 
 // GetLeaseID returns the value of LeaseID.
@@ -825,6 +842,11 @@ func (s *Lease) GetExpiresAt() time.Time {
 	return s.ExpiresAt
 }
 
+// GetAccessToken returns the value of AccessToken.
+func (s *Lease) GetAccessToken() OptString {
+	return s.AccessToken
+}
+
 // SetLeaseID sets the value of LeaseID.
 func (s *Lease) SetLeaseID(val string) {
 	s.LeaseID = val
@@ -838,6 +860,11 @@ func (s *Lease) SetFencingToken(val int32) {
 // SetExpiresAt sets the value of ExpiresAt.
 func (s *Lease) SetExpiresAt(val time.Time) {
 	s.ExpiresAt = val
+}
+
+// SetAccessToken sets the value of AccessToken.
+func (s *Lease) SetAccessToken(val OptString) {
+	s.AccessToken = val
 }
 
 // Ref: #/components/schemas/LeaseInput

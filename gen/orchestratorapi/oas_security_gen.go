@@ -17,7 +17,8 @@ type SecurityHandler interface {
 	// `AGENTOS_ADMIN_TOKEN`, or in jwt auth mode a JWT carrying the configured admin role.
 	HandleAdminToken(ctx context.Context, operationName OperationName, t AdminToken) (context.Context, error)
 	// HandleBearerAuth handles bearerAuth security.
-	// A JWT carrying `tenant_id`|`tid` and `principal_id`|`sub` (jwt auth mode).
+	// A JWT carrying `tenant_id`|`tid` and `principal_id`|`sub` (jwt auth mode), or in any mode a run
+	// token (`art_…`, a lease's `access_token`) with which a worker acts for the run's tenant.
 	HandleBearerAuth(ctx context.Context, operationName OperationName, t BearerAuth) (context.Context, error)
 	// HandleTenantHeader handles tenantHeader security.
 	// Tenant id; accepted only in the `dev` auth mode.
@@ -256,7 +257,8 @@ type SecuritySource interface {
 	// `AGENTOS_ADMIN_TOKEN`, or in jwt auth mode a JWT carrying the configured admin role.
 	AdminToken(ctx context.Context, operationName OperationName) (AdminToken, error)
 	// BearerAuth provides bearerAuth security value.
-	// A JWT carrying `tenant_id`|`tid` and `principal_id`|`sub` (jwt auth mode).
+	// A JWT carrying `tenant_id`|`tid` and `principal_id`|`sub` (jwt auth mode), or in any mode a run
+	// token (`art_…`, a lease's `access_token`) with which a worker acts for the run's tenant.
 	BearerAuth(ctx context.Context, operationName OperationName) (BearerAuth, error)
 	// TenantHeader provides tenantHeader security value.
 	// Tenant id; accepted only in the `dev` auth mode.

@@ -59,6 +59,9 @@ func (s *Service) begin(ctx context.Context, op, model, wantType string, in poli
 	}
 	c := &call{s: s, op: op, model: model, principal: p, start: s.now(), detail: make(map[string]any, 16), metricModel: "unknown"}
 	c.detail["model"] = model
+	if p.RunID != "" { // a worker acting for a run, with its run token
+		c.detail["run_id"] = p.RunID
+	}
 	info, err := s.info.get(ctx, p.TenantID)
 	if err != nil {
 		return nil, apierr.Wrap(err, apierr.CodeUnavailable, "tenant lookup unavailable")

@@ -38,6 +38,9 @@ func (s *Service) AuthorizeToolCall(ctx context.Context, req *modelpolicyapi.Too
 		RunID:     req.RunID.Or(""),
 		AgentID:   req.AgentID.Or(""),
 	}
+	if p.RunID != "" { // a run token names the run; it wins over the body's run_id
+		in.RunID = p.RunID
+	}
 	d, err := s.decide(ctx, in)
 	if err != nil {
 		return nil, err

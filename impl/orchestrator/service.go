@@ -20,6 +20,7 @@ import (
 	"github.com/nexixai/agentos/internal/db"
 	"github.com/nexixai/agentos/internal/health"
 	"github.com/nexixai/agentos/internal/httpserver"
+	"github.com/nexixai/agentos/internal/runtoken"
 	"github.com/nexixai/agentos/internal/tenancy"
 	"github.com/nexixai/agentos/internal/tenant"
 )
@@ -45,6 +46,8 @@ type Config struct {
 	// Default quotas; a tenant's overrides win.
 	RunCreateQPS   int64
 	ConcurrentRuns int64
+	// RunTokens signs the run token each lease and heartbeat carries (nil: none).
+	RunTokens *runtoken.Signer
 }
 
 func (c *Config) withDefaults() {

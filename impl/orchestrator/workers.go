@@ -15,6 +15,7 @@ import (
 	"github.com/nexixai/agentos/internal/apierr"
 	"github.com/nexixai/agentos/internal/audit"
 	"github.com/nexixai/agentos/internal/db"
+	"github.com/nexixai/agentos/internal/runtoken"
 )
 
 // LeaseRuns implements leaseRuns: claim queued runs, long-polling up to wait_seconds.
@@ -80,6 +81,10 @@ func (s *Service) claim(ctx context.Context, workerID string, n int) ([]orchestr
 	}
 	out := make([]orchestratorapi.LeasedRun, len(runs))
 	for i, r := range runs {
+		access, err := s.runToken(r)
+		if err != nil {
+			return nil, err
+		}
 		history := make([]orchestratorapi.RunEvent, len(steps[i]))
 		for j, e := range steps[i] {
 			history[j] = eventToAPI(e)
@@ -90,7 +95,7 @@ func (s *Service) claim(ctx context.Context, workerID string, n int) ([]orchestr
 		out[i] = orchestratorapi.LeasedRun{
 			Run:     runToAPI(r),
 			Agent:   agentToAPI(agents[i]),
-			Lease:   orchestratorapi.Lease{LeaseID: *r.LeaseID, FencingToken: r.Attempt, ExpiresAt: *r.LeaseExpiresAt},
+			Lease:   orchestratorapi.Lease{LeaseID: *r.LeaseID, FencingToken: r.Attempt, ExpiresAt: *r.LeaseExpiresAt, AccessToken: access},
 			History: history,
 		}
 	}
@@ -118,7 +123,29 @@ func (s *Service) HeartbeatLease(ctx context.Context, req *orchestratorapi.Heart
 	if err != nil {
 		return nil, leaseLost(err)
 	}
-	return &orchestratorapi.HeartbeatResult{ExpiresAt: *run.LeaseExpiresAt, CancelRequested: run.CancelRequested}, nil
+	access, err := s.runToken(run)
+	if err != nil {
+		return nil, err
+	}
+	return &orchestratorapi.HeartbeatResult{ExpiresAt: *run.LeaseExpiresAt, CancelRequested: run.CancelRequested, AccessToken: access}, nil
+}
+
+// runToken mints the run token of r's lease: the worker's credential for Model Policy and
+// the memory API in r's tenant, expiring with the lease (none without a signer).
+func (s *Service) runToken(r *store.Run) (orchestratorapi.OptString, error) {
+	if s.cfg.RunTokens == nil || r.LeaseExpiresAt == nil {
+		return orchestratorapi.OptString{}, nil
+	}
+	tok, err := s.cfg.RunTokens.Sign(runtoken.Claims{
+		TenantID: r.TenantID, RunID: r.ID, WorkerID: deref(r.WorkerID), Attempt: r.Attempt,
+		// Rounded up to the second: rounded down, a lease of 1 s (the shortest allowed)
+		// could start with a token that expired before the first heartbeat renewed it.
+		Exp: r.LeaseExpiresAt.Add(time.Second - time.Nanosecond).Unix(),
+	})
+	if err != nil {
+		return orchestratorapi.OptString{}, err
+	}
+	return orchestratorapi.NewOptString(tok), nil
 }
 
 // AppendRunEvents implements appendRunEvents.

@@ -19,19 +19,23 @@ import (
 // are validated and before it runs: the worker never decides policy. A deny, and any
 // failure to get a decision, is the tool's error result for the model (fail closed).
 
-// mpTenantCreds sends the tenant of the context to Model Policy (X-Tenant-Id, the dev
-// auth mode), as the chat calls do.
+// mpTenantCreds sends the run credential of the context to Model Policy (its run token,
+// else X-Tenant-Id), as the chat calls do.
 type mpTenantCreds struct{}
 
 func (mpTenantCreds) TenantHeader(ctx context.Context, _ modelpolicyapi.OperationName) (modelpolicyapi.TenantHeader, error) {
-	t, _ := ctx.Value(tenantKey{}).(string)
-	if t == "" {
+	c := credOf(ctx)
+	if c.token != "" || c.tenant == "" {
 		return modelpolicyapi.TenantHeader{}, ogenerrors.ErrSkipClientSecurity
 	}
-	return modelpolicyapi.TenantHeader{APIKey: t}, nil
+	return modelpolicyapi.TenantHeader{APIKey: c.tenant}, nil
 }
-func (mpTenantCreds) BearerAuth(context.Context, modelpolicyapi.OperationName) (modelpolicyapi.BearerAuth, error) {
-	return modelpolicyapi.BearerAuth{}, ogenerrors.ErrSkipClientSecurity
+func (mpTenantCreds) BearerAuth(ctx context.Context, _ modelpolicyapi.OperationName) (modelpolicyapi.BearerAuth, error) {
+	c := credOf(ctx)
+	if c.token == "" {
+		return modelpolicyapi.BearerAuth{}, ogenerrors.ErrSkipClientSecurity
+	}
+	return modelpolicyapi.BearerAuth{Token: c.token}, nil
 }
 func (mpTenantCreds) AdminToken(context.Context, modelpolicyapi.OperationName) (modelpolicyapi.AdminToken, error) {
 	return modelpolicyapi.AdminToken{}, ogenerrors.ErrSkipClientSecurity
@@ -97,7 +101,7 @@ func (rs *runState) authorize(name, rawURL string) (grant, error) {
 	if rawURL != "" {
 		req.URL = modelpolicyapi.NewOptString(rawURL)
 	}
-	ctx, cancel := context.WithTimeout(context.WithValue(rs.ctx, tenantKey{}, string(rs.lr.Run.TenantID)), 30*time.Second)
+	ctx, cancel := context.WithTimeout(rs.withCred(rs.ctx), 30*time.Second)
 	defer cancel()
 	d, err := rs.w.mp.AuthorizeToolCall(ctx, req)
 	var p *modelpolicyapi.ProblemStatusCode

@@ -14,20 +14,23 @@ import (
 // Memory tools act for the run's tenant through the orchestrator's memory API; the
 // namespace is the agent's id unless the call names another.
 
-type tenantKey struct{}
-
-// tenantCreds sends the tenant of the context (X-Tenant-Id, dev auth mode).
+// tenantCreds sends the run credential of the context (credentials.go): its run token,
+// else its tenant as X-Tenant-Id.
 type tenantCreds struct{}
 
 func (tenantCreds) TenantHeader(ctx context.Context, _ orchestratorapi.OperationName) (orchestratorapi.TenantHeader, error) {
-	t, _ := ctx.Value(tenantKey{}).(string)
-	if t == "" {
+	c := credOf(ctx)
+	if c.token != "" || c.tenant == "" {
 		return orchestratorapi.TenantHeader{}, ogenerrors.ErrSkipClientSecurity
 	}
-	return orchestratorapi.TenantHeader{APIKey: t}, nil
+	return orchestratorapi.TenantHeader{APIKey: c.tenant}, nil
 }
-func (tenantCreds) BearerAuth(context.Context, orchestratorapi.OperationName) (orchestratorapi.BearerAuth, error) {
-	return orchestratorapi.BearerAuth{}, ogenerrors.ErrSkipClientSecurity
+func (tenantCreds) BearerAuth(ctx context.Context, _ orchestratorapi.OperationName) (orchestratorapi.BearerAuth, error) {
+	c := credOf(ctx)
+	if c.token == "" {
+		return orchestratorapi.BearerAuth{}, ogenerrors.ErrSkipClientSecurity
+	}
+	return orchestratorapi.BearerAuth{Token: c.token}, nil
 }
 func (tenantCreds) AdminToken(context.Context, orchestratorapi.OperationName) (orchestratorapi.AdminToken, error) {
 	return orchestratorapi.AdminToken{}, ogenerrors.ErrSkipClientSecurity
@@ -58,7 +61,7 @@ func (rs *runState) memoryTool(name, arguments string) (string, error) {
 	if ns == "" {
 		ns = string(rs.lr.Agent.AgentID)
 	}
-	ctx := context.WithValue(rs.ctx, tenantKey{}, string(rs.lr.Run.TenantID))
+	ctx := rs.withCred(rs.ctx)
 	c := rs.w.tenantClient
 	switch name {
 	case "memory_put":

@@ -55,7 +55,7 @@ type completion struct {
 // streamChat calls Model Policy's OpenAI-compatible chat completions with streaming and
 // hands every content delta to onDelta as it arrives. It uses net/http: the generated
 // client reads an event stream to its end before returning.
-func (w *Worker) streamChat(ctx context.Context, tenantID, model string, msgs []message, tools []toolDef, onDelta func(string)) (completion, error) {
+func (w *Worker) streamChat(ctx context.Context, cred runCred, model string, msgs []message, tools []toolDef, onDelta func(string)) (completion, error) {
 	body := map[string]any{
 		"model": model, "messages": msgs, "stream": true,
 		"stream_options": map[string]any{"include_usage": true},
@@ -73,7 +73,7 @@ func (w *Worker) streamChat(ctx context.Context, tenantID, model string, msgs []
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("X-Tenant-Id", tenantID)
+	cred.setHeader(req.Header)
 	resp, err := w.http.Do(req)
 	if err != nil {
 		return completion{}, fmt.Errorf("call model %s: %w", model, err)

@@ -196,6 +196,8 @@ type runState struct {
 	final []orchestratorapi.WorkerEvent
 	// mcp is the run's MCP sessions (nil without MCP tools), closed when it ends.
 	mcp *mcpSet
+	// token is the lease's latest run token (credentials.go), renewed by heartbeats.
+	token atomic.Pointer[string]
 }
 
 var (
@@ -207,6 +209,7 @@ var (
 func (w *Worker) execute(parent context.Context, lr orchestratorapi.LeasedRun) {
 	ctx, stop := context.WithCancelCause(parent)
 	rs := &runState{w: w, lr: lr, ctx: ctx, stop: stop}
+	rs.setToken(lr.Lease.AccessToken.Or(""))
 	defer rs.closeMCP() // after the report, so closing never delays it
 	defer stop(nil)
 	go rs.heartbeat()
@@ -271,7 +274,9 @@ func (rs *runState) heartbeat() {
 			return
 		case err != nil:
 			continue // transient: the next beat may get through before the lease lapses
-		case res.CancelRequested:
+		}
+		rs.setToken(res.AccessToken.Or("")) // the extended lease's token
+		if res.CancelRequested {
 			rs.stop(errCancelled)
 			return
 		}
@@ -426,7 +431,7 @@ func (rs *runState) modelStep(msgs []message, tools []toolDef) (completion, erro
 			}
 		}
 	}()
-	res, err := rs.w.streamChat(rs.ctx, string(rs.lr.Run.TenantID), rs.lr.Agent.Model, msgs, tools, func(delta string) {
+	res, err := rs.w.streamChat(rs.ctx, rs.cred(), rs.lr.Agent.Model, msgs, tools, func(delta string) {
 		mu.Lock()
 		pending.WriteString(delta)
 		mu.Unlock()

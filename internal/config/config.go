@@ -61,6 +61,7 @@ type Config struct {
 	JWTAdminRole     string        `yaml:"jwt_admin_role" env:"AGENTOS_JWT_ADMIN_ROLE" default:"agentos:admin" doc:"Role that grants the tenant admin API in jwt mode."`
 
 	WorkerToken    string        `yaml:"worker_token" env:"AGENTOS_WORKER_TOKEN" default:"" doc:"Bearer token workers use for the lease protocol; empty means one is generated into <data_dir>/worker-token on first start."`
+	RunTokenKey    string        `yaml:"run_token_key" env:"AGENTOS_RUN_TOKEN_KEY" default:"" doc:"Secret (at least 32 characters) that signs the run tokens the orchestrator gives workers for Model Policy and memory calls; the orchestrator and Model Policy need the same one, workers none. Empty means one is generated into <data_dir>/run-token-key on first start."`
 	Workers        int           `yaml:"workers" env:"AGENTOS_WORKERS" default:"0" doc:"Embedded workers agentos serve runs, each executing up to 4 runs at once (0 = none; flag --workers). They need the orchestrator and Model Policy in the same process."`
 	LeaseTTL       time.Duration `yaml:"lease_ttl" env:"AGENTOS_LEASE_TTL" default:"30s" doc:"How long a run lease lasts without a heartbeat before the run is requeued."`
 	RunMaxAttempts int           `yaml:"run_max_attempts" env:"AGENTOS_RUN_MAX_ATTEMPTS" default:"3" doc:"Leases a run may use before a lapsed lease fails it."`
@@ -377,6 +378,9 @@ func (c *Config) Validate() error {
 	}
 	if c.WorkerToken != "" && len(c.WorkerToken) < 16 {
 		bad("worker_token", "must be at least 16 characters")
+	}
+	if c.RunTokenKey != "" && len(c.RunTokenKey) < 32 {
+		bad("run_token_key", "must be at least 32 characters")
 	}
 	if c.Workers < 0 || c.Workers > 1024 {
 		bad("workers", "must be between 0 and 1024, got %d", c.Workers)

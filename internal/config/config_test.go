@@ -89,6 +89,7 @@ func TestValidateNamesBadValues(t *testing.T) {
 		{[]string{"AGENTOS_MAX_BODY_BYTES=0"}, "max_body_bytes (AGENTOS_MAX_BODY_BYTES): must be positive"},
 		{[]string{"AGENTOS_QUOTA_CONCURRENT_RUNS=-1"}, "quota_concurrent_runs (AGENTOS_QUOTA_CONCURRENT_RUNS)"},
 		{[]string{"AGENTOS_ADMIN_TOKEN=short"}, "admin_token (AGENTOS_ADMIN_TOKEN): must be at least 16"},
+		{[]string{"AGENTOS_RUN_TOKEN_KEY=0123456789abcdef0123456789abcde"}, "run_token_key (AGENTOS_RUN_TOKEN_KEY): must be at least 32"},
 		{[]string{"AGENTOS_LOG_LEVEL=loud"}, "log_level (AGENTOS_LOG_LEVEL)"},
 	}
 	for _, c := range cases {

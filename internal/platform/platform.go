@@ -32,6 +32,7 @@ import (
 	"github.com/nexixai/agentos/internal/config"
 	"github.com/nexixai/agentos/internal/db"
 	"github.com/nexixai/agentos/internal/httpserver"
+	"github.com/nexixai/agentos/internal/runtoken"
 	"github.com/nexixai/agentos/internal/tenancy"
 	"github.com/nexixai/agentos/internal/tenant"
 )
@@ -138,8 +139,16 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 			return nil, fmt.Errorf("set up jwt verification: %w", err)
 		}
 	}
+	runKey, err := RunTokenKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	runTokens, err := runtoken.New(runKey)
+	if err != nil {
+		return nil, fmt.Errorf("run token key: %w", err)
+	}
 	tenants := tenant.NewCache(d.DB, 2*time.Second)
-	auth, err := tenancy.NewAuthenticator(cfg.AuthMode, n.AdminToken, cfg.JWTAdminRole, verifier, tenants)
+	auth, err := tenancy.NewAuthenticator(cfg.AuthMode, n.AdminToken, cfg.JWTAdminRole, verifier, tenants, tenancy.WithRunTokens(runTokens))
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +186,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Optio
 				MaxAttempts: int32(cfg.RunMaxAttempts), IdempotencyTTL: cfg.IdempotencyTTL,
 				SSEKeepalive: cfg.SSEKeepalive, SweepInterval: cfg.SweepInterval,
 				RunCreateQPS: int64(cfg.QuotaRunCreateQPS), ConcurrentRuns: int64(cfg.QuotaConcurrentRuns),
+				RunTokens: runTokens,
 			}, d, n.Audit, auth, tenants, slogger)
 			h, err = svc.Handler(m, inner)
 			n.background = append(n.background, svc.Run)
@@ -352,7 +362,7 @@ func AdminToken(cfg config.Config) (string, error) {
 	if cfg.AdminToken != "" {
 		return cfg.AdminToken, nil
 	}
-	return storedToken(AdminTokenPath(cfg), "adm_")
+	return storedToken(AdminTokenPath(cfg), "adm_", 16)
 }
 
 // WorkerToken returns the configured worker token, or the one stored in
@@ -361,7 +371,22 @@ func WorkerToken(cfg config.Config) (string, error) {
 	if cfg.WorkerToken != "" {
 		return cfg.WorkerToken, nil
 	}
-	return storedToken(WorkerTokenPath(cfg), "wkr_")
+	return storedToken(WorkerTokenPath(cfg), "wkr_", 16)
+}
+
+// RunTokenKey returns the configured run token key, or the one stored in
+// <data_dir>/run-token-key, generating it (mode 0600) on first use. The orchestrator signs
+// run tokens with it and every service verifies them; workers never need it.
+func RunTokenKey(cfg config.Config) (string, error) {
+	if cfg.RunTokenKey != "" {
+		return cfg.RunTokenKey, nil
+	}
+	return storedToken(RunTokenKeyPath(cfg), "rtk_", runtoken.MinKeyLen)
+}
+
+// RunTokenKeyPath is where a generated run token key is kept.
+func RunTokenKeyPath(cfg config.Config) string {
+	return filepath.Join(cfg.DataDir, "run-token-key")
 }
 
 // WorkerTokenPath is where a generated worker token is kept.
@@ -369,12 +394,14 @@ func WorkerTokenPath(cfg config.Config) string {
 	return filepath.Join(cfg.DataDir, "worker-token")
 }
 
-func storedToken(path, prefix string) (string, error) {
+// storedToken reads the secret kept at path (at least minLen characters), or generates
+// prefix and 48 hex digits (192 bits) of randomness into it.
+func storedToken(path, prefix string, minLen int) (string, error) {
 	if data, err := os.ReadFile(path); err == nil {
-		if tok := strings.TrimSpace(string(data)); len(tok) >= 16 {
+		if tok := strings.TrimSpace(string(data)); len(tok) >= minLen {
 			return tok, nil
 		}
-		return "", fmt.Errorf("token file %s holds no token of at least 16 characters", path)
+		return "", fmt.Errorf("token file %s holds no token of at least %d characters", path, minLen)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("read token: %w", err)
 	}
@@ -388,7 +415,7 @@ func storedToken(path, prefix string) (string, error) {
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
-		return storedToken(path, prefix) // another process wrote it first
+		return storedToken(path, prefix, minLen) // another process wrote it first
 	}
 	if err != nil {
 		return "", fmt.Errorf("write token: %w", err)

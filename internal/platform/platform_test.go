@@ -99,6 +99,30 @@ func TestAdminTokenGeneratedOnceAndPrivate(t *testing.T) {
 	require.Equal(t, "configured-token-123456", got, "AGENTOS_ADMIN_TOKEN wins")
 }
 
+func TestRunTokenKeyGeneratedOnceAndPrivate(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	key, err := platform.RunTokenKey(cfg)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(key), 32)
+	again, err := platform.RunTokenKey(cfg)
+	require.NoError(t, err)
+	require.Equal(t, key, again, "the generated key is kept")
+	info, err := os.Stat(platform.RunTokenKeyPath(cfg))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+
+	cfg.RunTokenKey = "configured-run-token-key-0123456789abcdef"
+	got, err := platform.RunTokenKey(cfg)
+	require.NoError(t, err)
+	require.Equal(t, cfg.RunTokenKey, got, "AGENTOS_RUN_TOKEN_KEY wins")
+
+	short := testConfig(t)
+	require.NoError(t, os.WriteFile(platform.RunTokenKeyPath(short), []byte("too-short-for-a-key\n"), 0o600))
+	_, err = platform.RunTokenKey(short)
+	require.ErrorContains(t, err, "at least 32 characters", "a stored key shorter than 32 characters is refused")
+}
+
 func TestUnknownServiceIsRefused(t *testing.T) {
 	t.Parallel()
 	_, err := platform.New(context.Background(), testConfig(t), slog.New(slog.DiscardHandler), platform.Options{Services: []string{"scheduler"}})

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/ogen-go/ogen/ogenerrors"
 
 	"github.com/nexixai/agentos/internal/apierr"
 	"github.com/nexixai/agentos/internal/config"
+	"github.com/nexixai/agentos/internal/runtoken"
 )
 
 // TenantChecker answers whether a tenant exists (a cached store in production).
@@ -25,14 +27,34 @@ type Authenticator struct {
 	adminRole  string
 	verifier   *Verifier // nil in dev mode
 	tenants    TenantChecker
+	runTokens  *runtoken.Signer // nil: run tokens are not accepted
+	now        func() time.Time
+}
+
+// Option configures an Authenticator.
+type Option func(*Authenticator)
+
+// WithRunTokens makes the Authenticator accept run tokens signed by s as bearer
+// credentials, in every auth mode.
+func WithRunTokens(s *runtoken.Signer) Option {
+	return func(a *Authenticator) { a.runTokens = s }
+}
+
+// WithClock sets the clock run tokens are checked against (tests).
+func WithClock(now func() time.Time) Option {
+	return func(a *Authenticator) { a.now = now }
 }
 
 // NewAuthenticator returns an Authenticator for mode. verifier must be non-nil in jwt mode.
-func NewAuthenticator(mode, adminToken, adminRole string, verifier *Verifier, tenants TenantChecker) (*Authenticator, error) {
+func NewAuthenticator(mode, adminToken, adminRole string, verifier *Verifier, tenants TenantChecker, opts ...Option) (*Authenticator, error) {
 	if mode == config.AuthModeJWT && verifier == nil {
 		return nil, errors.New("jwt auth mode needs a token verifier")
 	}
-	return &Authenticator{mode: mode, adminToken: adminToken, adminRole: adminRole, verifier: verifier, tenants: tenants}, nil
+	a := &Authenticator{mode: mode, adminToken: adminToken, adminRole: adminRole, verifier: verifier, tenants: tenants, now: time.Now}
+	for _, o := range opts {
+		o(a)
+	}
+	return a, nil
 }
 
 // Mode returns the auth mode.
@@ -54,9 +76,13 @@ func (a *Authenticator) TenantHeader(ctx context.Context, tenantID string) (cont
 	return WithPrincipal(ctx, p), nil
 }
 
-// Bearer handles the bearerAuth scheme: a JWT in jwt mode. In dev mode a bearer token is
-// not a tenant credential and is ignored.
+// Bearer handles the bearerAuth scheme: a run token in every mode (when the
+// Authenticator has the run token key), else a JWT in jwt mode. In dev mode any other
+// bearer token is not a tenant credential and is ignored.
 func (a *Authenticator) Bearer(ctx context.Context, token string) (context.Context, error) {
+	if runtoken.Is(token) && (a.runTokens != nil || a.mode == config.AuthModeJWT) {
+		return a.runToken(ctx, token)
+	}
 	if a.mode != config.AuthModeJWT {
 		return ctx, ogenerrors.ErrSkipServerSecurity
 	}
@@ -98,6 +124,28 @@ func (a *Authenticator) Admin(ctx context.Context, token string) (context.Contex
 	}
 	return WithPrincipal(ctx, Principal{
 		TenantID: claims.TenantID, PrincipalID: claims.PrincipalID, Roles: claims.Roles, Admin: true, AuthMode: a.mode,
+	}), nil
+}
+
+// runToken resolves a run token to the worker executing the run, in the run's tenant. It
+// never grants admin: Admin does not accept run tokens.
+func (a *Authenticator) runToken(ctx context.Context, token string) (context.Context, error) {
+	if a.runTokens == nil {
+		return ctx, apierr.New(apierr.CodeUnauthenticated, "invalid bearer token: this service accepts no run tokens (no run token key)")
+	}
+	c, err := a.runTokens.Verify(token, a.now())
+	if err != nil {
+		return ctx, apierr.Wrap(err, apierr.CodeUnauthenticated, "invalid bearer token: %s", err.Error())
+	}
+	if err := a.checkTenant(ctx, c.TenantID); err != nil {
+		return ctx, err
+	}
+	return WithPrincipal(ctx, Principal{
+		TenantID:    c.TenantID,
+		PrincipalID: RunPrincipalPrefix + c.WorkerID,
+		AuthMode:    a.mode,
+		Token:       token,
+		RunID:       c.RunID,
 	}), nil
 }
 

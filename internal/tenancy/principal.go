@@ -1,6 +1,7 @@
 // Package tenancy resolves who a request runs as: the tenant and the principal, from
-// X-Tenant-Id in dev mode or from a verified JWT in jwt mode, and whether the caller holds
-// the admin credential. Each service's ogen SecurityHandler forwards to an Authenticator.
+// X-Tenant-Id in dev mode, from a verified JWT in jwt mode, or from a run token (a
+// worker acting for a run, any mode), and whether the caller holds the admin credential.
+// Each service's ogen SecurityHandler forwards to an Authenticator.
 package tenancy
 
 import "context"
@@ -14,8 +15,11 @@ type Principal struct {
 	Admin bool
 	// AuthMode is the mode that resolved the principal ("dev" or "jwt").
 	AuthMode string
-	// Token is the bearer JWT the request carried (jwt mode), for calls made on its behalf.
+	// Token is the bearer JWT or run token the request carried, for calls made on its
+	// behalf (the orchestrator forwards it to Model Policy for memory embeddings).
 	Token string
+	// RunID is set when the credential was a run token: the run the worker acts for.
+	RunID string
 }
 
 type principalKey struct{}
@@ -33,6 +37,10 @@ func FromContext(ctx context.Context) (Principal, bool) {
 
 // AnonymousPrincipal names the principal of a dev-mode request that carries no identity.
 const AnonymousPrincipal = "anonymous"
+
+// RunPrincipalPrefix starts the principal of a request made with a run token; the
+// worker's id follows.
+const RunPrincipalPrefix = "worker:"
 
 // AdminPrincipal names the principal of a request made with AGENTOS_ADMIN_TOKEN.
 const AdminPrincipal = "admin"
