@@ -123,6 +123,19 @@ func (w *world) registerRunTokenSteps(sc *godog.ScenarioContext) {
 		_, err = c.PutMemory(context.Background(), &orchestratorapi.MemoryInput{Value: value}, orchestratorapi.PutMemoryParams{Namespace: ns, Key: key})
 		return err
 	})
+	sc.Step(`^I list the tenant's agents with the lease's access token$`, func() error {
+		tok, err := w.accessToken("")
+		if err != nil {
+			return err
+		}
+		c, err := w.orch(w.env.urls["orchestrator"], creds{token: tok})
+		if err != nil {
+			return err
+		}
+		_, err = c.ListAgents(context.Background(), orchestratorapi.ListAgentsParams{})
+		w.noteErr(err)
+		return nil
+	})
 	sc.Step(`^I list tenants with the lease's access token as the admin credential$`, func() error {
 		tok, err := w.accessToken("")
 		if err != nil {

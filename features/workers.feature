@@ -103,6 +103,8 @@ Feature: Worker lease protocol
     Then recalling "notes/run" gives "run memory"
     When I list tenants with the lease's access token as the admin credential
     Then the request fails with a 401 problem with code "unauthenticated"
+    When I list the tenant's agents with the lease's access token
+    Then the request fails with a 403 problem with code "permission_denied"
 
   @PRS-AUTH-005
   Scenario: Each heartbeat answers a fresh access token for the extended lease

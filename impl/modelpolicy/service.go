@@ -215,7 +215,7 @@ func (sec security) HandleTenantHeader(ctx context.Context, _ modelpolicyapi.Ope
 	return ctx, err
 }
 
-func (sec security) HandleBearerAuth(ctx context.Context, _ modelpolicyapi.OperationName, t modelpolicyapi.BearerAuth) (context.Context, error) {
+func (sec security) HandleBearerAuth(ctx context.Context, op modelpolicyapi.OperationName, t modelpolicyapi.BearerAuth) (context.Context, error) {
 	if len(t.Token) > len(apikey.Prefix) && t.Token[:len(apikey.Prefix)] == apikey.Prefix {
 		ctx, err := sec.s.apiKeyPrincipal(ctx, t.Token)
 		noteTenant(ctx)
@@ -223,7 +223,17 @@ func (sec security) HandleBearerAuth(ctx context.Context, _ modelpolicyapi.Opera
 	}
 	ctx, err := sec.s.auth.Bearer(ctx, t.Token)
 	noteTenant(ctx)
+	if err == nil {
+		err = tenancy.RunTokenMay(ctx, string(op), runTokenOperations)
+	}
 	return ctx, err
+}
+
+// runTokenOperations are what a run token (a worker acting for its run's tenant) may do
+// here: the model calls of the agent loop, its tool-call decisions and the model list.
+var runTokenOperations = map[string]bool{
+	string(modelpolicyapi.CreateChatCompletionOperation): true, string(modelpolicyapi.CreateEmbeddingOperation): true,
+	string(modelpolicyapi.AuthorizeToolCallOperation): true, string(modelpolicyapi.ListModelsOperation): true,
 }
 
 func (sec security) HandleAdminToken(ctx context.Context, _ modelpolicyapi.OperationName, t modelpolicyapi.AdminToken) (context.Context, error) {

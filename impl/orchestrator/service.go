@@ -230,10 +230,21 @@ func (s security) HandleTenantHeader(ctx context.Context, _ orchestratorapi.Oper
 	return ctx, err
 }
 
-func (s security) HandleBearerAuth(ctx context.Context, _ orchestratorapi.OperationName, t orchestratorapi.BearerAuth) (context.Context, error) {
+func (s security) HandleBearerAuth(ctx context.Context, op orchestratorapi.OperationName, t orchestratorapi.BearerAuth) (context.Context, error) {
 	ctx, err := s.auth.Bearer(ctx, t.Token)
 	noteTenant(ctx)
+	if err == nil {
+		err = tenancy.RunTokenMay(ctx, string(op), runTokenOperations)
+	}
 	return ctx, err
+}
+
+// runTokenOperations are what a run token (a worker acting for its run's tenant) may do
+// here: read and write the tenant's memory, and ask who it is.
+var runTokenOperations = map[string]bool{
+	string(orchestratorapi.GetMemoryOperation): true, string(orchestratorapi.PutMemoryOperation): true,
+	string(orchestratorapi.DeleteMemoryOperation): true, string(orchestratorapi.SearchMemoryOperation): true,
+	string(orchestratorapi.GetCallerOperation): true,
 }
 
 func (s security) HandleAdminToken(ctx context.Context, _ orchestratorapi.OperationName, t orchestratorapi.AdminToken) (context.Context, error) {

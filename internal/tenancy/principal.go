@@ -4,7 +4,11 @@
 // Each service's ogen SecurityHandler forwards to an Authenticator.
 package tenancy
 
-import "context"
+import (
+	"context"
+
+	"github.com/nexixai/agentos/internal/apierr"
+)
 
 // Principal is the identity a request runs as.
 type Principal struct {
@@ -44,3 +48,12 @@ const RunPrincipalPrefix = "worker:"
 
 // AdminPrincipal names the principal of a request made with AGENTOS_ADMIN_TOKEN.
 const AdminPrincipal = "admin"
+
+// RunTokenMay refuses an operation outside allowed to a principal resolved from a run
+// token: a worker acts for its run's tenant only in what the agent loop needs.
+func RunTokenMay(ctx context.Context, op string, allowed map[string]bool) error {
+	if p, ok := FromContext(ctx); ok && p.RunID != "" && !allowed[op] {
+		return apierr.New(apierr.CodePermissionDenied, "a run token may not call %s: it acts for its run's tenant only in the agent loop's operations", op)
+	}
+	return nil
+}
