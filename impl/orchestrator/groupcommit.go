@@ -18,7 +18,9 @@ import (
 // instead of a transaction of four statements each. There is no timer: a creation that
 // finds a group committing waits for the next one, which starts as soon as a committer
 // is free, so an idle orchestrator adds no latency and a busy one commits in ever larger
-// groups. The quota slot is taken before, per run, as without grouping.
+// groups. Quota slots are taken per tenant for the whole group (store.TakeSlots) in a
+// short transaction before the group's; the runs beyond what the quota grants get its
+// 429, and slots of runs that were not created are given back after.
 
 // maxCommitters is how many groups commit at once; maxGroup bounds a group.
 const (
@@ -29,6 +31,7 @@ const (
 // createJob is one run creation waiting for its group.
 type createJob struct {
 	run    *store.Run
+	quota  store.Quota
 	record audit.Record // agent_version is filled in when the agent is read
 	now    time.Time
 	done   chan error
@@ -84,11 +87,16 @@ func (g *groupCommit) commitLoop(batch []*createJob) {
 	}
 }
 
-// commit writes a group in one transaction. If that fails as a whole, each run is
-// written on its own, so that one bad run fails alone.
-func (g *groupCommit) commit(batch []*createJob) {
+// commit takes the group's quota slots, writes the runs that got one in one
+// transaction (if that fails as a whole, each run on its own, so that one bad run fails
+// alone), and gives back the slots of runs that were not created.
+func (g *groupCommit) commit(all []*createJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	batch := g.takeSlots(ctx, all)
+	if len(batch) == 0 {
+		return
+	}
 	errs := make([]error, len(batch))
 	err := g.s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		clear(errs)
@@ -106,13 +114,70 @@ func (g *groupCommit) commit(batch []*createJob) {
 		}
 		err = nil
 	}
+	failed := map[string]int64{}
 	for i, j := range batch {
-		if err != nil {
-			j.done <- err
-		} else {
-			j.done <- errs[i]
+		if err == nil {
+			err := errs[i]
+			if err != nil {
+				failed[j.run.TenantID]++
+			}
+			defer func() { j.done <- err }() // after the slots are given back
+			continue
+		}
+		failed[j.run.TenantID]++
+		defer func() { j.done <- err }()
+	}
+	for tenant, n := range failed {
+		if err := g.s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			return store.ReleaseSlots(ctx, tx, tenant, n, g.s.now())
+		}); err != nil {
+			g.s.logger.Warn("release run quota slots", "tenant_id", tenant, "slots", n, "error", err)
 		}
 	}
+}
+
+// takeSlots takes each tenant's quota slots for its runs in the group, answers the runs
+// that get none with the quota's error, and returns the others, in order.
+func (g *groupCommit) takeSlots(ctx context.Context, all []*createJob) []*createJob {
+	var tenants []string
+	byTenant := map[string][]*createJob{}
+	for _, j := range all {
+		t := j.run.TenantID
+		if _, ok := byTenant[t]; !ok {
+			tenants = append(tenants, t)
+		}
+		byTenant[t] = append(byTenant[t], j)
+	}
+	granted := map[*createJob]bool{}
+	for _, t := range tenants {
+		jobs := byTenant[t]
+		var (
+			k  int64
+			qe *store.QuotaError
+		)
+		err := g.s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			var err error
+			k, qe, err = store.TakeSlots(ctx, tx, t, jobs[0].quota, int64(len(jobs)), g.s.now())
+			return err
+		})
+		for i, j := range jobs {
+			switch {
+			case err != nil:
+				j.done <- err
+			case int64(i) < k:
+				granted[j] = true
+			default:
+				j.done <- qe
+			}
+		}
+	}
+	out := all[:0:0]
+	for _, j := range all {
+		if granted[j] {
+			out = append(out, j)
+		}
+	}
+	return out
 }
 
 // write reads each run's agent (a run of an unknown agent gets its 404 in errs and is

@@ -14,6 +14,7 @@ import (
 	"github.com/nexixai/agentos/gen/orchestratorapi"
 	"github.com/nexixai/agentos/impl/orchestrator/store"
 	"github.com/nexixai/agentos/internal/apierr"
+	"github.com/nexixai/agentos/internal/audit"
 	"github.com/nexixai/agentos/internal/db"
 )
 
@@ -56,7 +57,14 @@ func (s *Service) CreateRun(ctx context.Context, req *orchestratorapi.RunInput, 
 			run.Deadline = &limit
 		}
 	}
-	if err := s.takeSlot(ctx, p.TenantID, quota, now); err != nil {
+	run.CreatedAt = now
+	record := s.auditRecord(ctx, p.TenantID, "run.create", "runs/"+run.ID, map[string]any{"agent_id": agentID})
+	if s.db.Dialect == db.DialectPostgres {
+		err = s.group.create(&createJob{run: run, quota: quota, record: record, now: now})
+	} else {
+		err = s.createOne(ctx, run, quota, record, now)
+	}
+	if err != nil {
 		var qe *store.QuotaError
 		if errors.As(err, &qe) {
 			s.metrics.quotaRejections.WithLabelValues(quotaKind(qe)).Inc()
@@ -65,34 +73,36 @@ func (s *Service) CreateRun(ctx context.Context, req *orchestratorapi.RunInput, 
 		}
 		return nil, err
 	}
-	run.CreatedAt = now
-	record := s.auditRecord(ctx, p.TenantID, "run.create", "runs/"+run.ID, map[string]any{"agent_id": agentID})
-	if s.db.Dialect == db.DialectPostgres {
-		err = s.group.create(&createJob{run: run, record: record, now: now})
-	} else {
-		err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-			agent, err := store.LatestAgent(ctx, tx, p.TenantID, agentID)
-			if errors.Is(err, store.ErrNotFound) {
-				return apierr.NotFound("agent", agentID)
-			}
-			if err != nil {
-				return err
-			}
-			completeRun(run, agent, now)
-			record.Detail["agent_version"] = agent.Version
-			if err := s.audit.Enqueue(ctx, tx, record); err != nil {
-				return err
-			}
-			return store.CreateRuns(ctx, tx, []*store.Run{run})
-		})
-	}
-	if err != nil {
-		s.releaseSlot(p.TenantID) // the run was not created
-		return nil, err
-	}
 	s.queued()
 	s.metrics.runTransitions.WithLabelValues(store.StatusQueued).Inc()
 	return &orchestratorapi.RunHeaders{Response: runToAPI(run)}, nil
+}
+
+// createOne creates a run on its own: its quota slot in a short transaction, then the
+// run in another (SQLite, where one writer at a time makes groups pointless).
+func (s *Service) createOne(ctx context.Context, run *store.Run, quota store.Quota, record audit.Record, now time.Time) error {
+	if err := s.takeSlot(ctx, run.TenantID, quota, now); err != nil {
+		return err
+	}
+	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		agent, err := store.LatestAgent(ctx, tx, run.TenantID, run.AgentID)
+		if errors.Is(err, store.ErrNotFound) {
+			return apierr.NotFound("agent", run.AgentID)
+		}
+		if err != nil {
+			return err
+		}
+		completeRun(run, agent, now)
+		record.Detail["agent_version"] = agent.Version
+		if err := s.audit.Enqueue(ctx, tx, record); err != nil {
+			return err
+		}
+		return store.CreateRuns(ctx, tx, []*store.Run{run})
+	})
+	if err != nil {
+		s.releaseSlot(run.TenantID) // the run was not created
+	}
+	return err
 }
 
 // takeSlot reserves a run slot of the tenant in a transaction of its own.

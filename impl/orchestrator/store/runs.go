@@ -216,6 +216,79 @@ func TakeSlot(ctx context.Context, tx bun.IDB, tenantID string, q Quota, now tim
 	return errors.New("take run quota: the quota row keeps changing")
 }
 
+// TakeSlots reserves up to n run slots of the tenant at once (concurrent runs and
+// creations in the current one-second window), for a group of creations: it returns how
+// many it took and, when that is fewer than n, the *QuotaError the others get. Like
+// TakeSlot it belongs in a short transaction of its own; the tenant's row is locked for
+// a read and a write.
+func TakeSlots(ctx context.Context, tx bun.IDB, tenantID string, q Quota, n int64, now time.Time) (int64, *QuotaError, error) {
+	if err := relaxCommit(ctx, tx); err != nil {
+		return 0, nil, err
+	}
+	window := now.Unix()
+	maxActive, qps := q.MaxActive, q.QPS
+	if maxActive <= 0 {
+		maxActive = 1 << 62
+	}
+	if qps <= 0 {
+		qps = 1 << 62
+	}
+	lock := ""
+	if isPostgres(tx) {
+		lock = " FOR UPDATE"
+	}
+	for range 2 {
+		var row struct {
+			Active      int64 `bun:"active"`
+			WindowStart int64 `bun:"window_start"`
+			WindowCount int64 `bun:"window_count"`
+		}
+		err := tx.NewRaw("SELECT active, window_start, window_count FROM tenant_run_quota WHERE tenant_id = ?"+lock, tenantID).Scan(ctx, &row)
+		if errors.Is(err, sql.ErrNoRows) {
+			if _, err := tx.NewRaw("INSERT INTO tenant_run_quota (tenant_id) VALUES (?) ON CONFLICT (tenant_id) DO NOTHING", tenantID).Exec(ctx); err != nil {
+				return 0, nil, fmt.Errorf("init run quota: %w", err)
+			}
+			continue
+		}
+		if err != nil {
+			return 0, nil, fmt.Errorf("read run quota: %w", err)
+		}
+		used := int64(0)
+		if row.WindowStart == window {
+			used = row.WindowCount
+		}
+		k := max(0, min(n, maxActive-row.Active, qps-used))
+		var qe *QuotaError
+		switch {
+		case k == n:
+		case row.Active+k >= maxActive:
+			qe = &QuotaError{Err: ErrQuotaActive, RetryAfter: time.Second}
+		default:
+			qe = &QuotaError{Err: ErrQuotaRate, RetryAfter: time.Unix(window+1, 0).Sub(now)}
+		}
+		if k > 0 {
+			if _, err := tx.NewRaw("UPDATE tenant_run_quota SET active = active + ?, window_start = ?, window_count = ?, updated_ms = ? WHERE tenant_id = ?",
+				k, window, used+k, now.UnixMilli(), tenantID).Exec(ctx); err != nil {
+				return 0, nil, fmt.Errorf("take run quota: %w", err)
+			}
+		}
+		return k, qe, nil
+	}
+	return 0, nil, errors.New("take run quota: the quota row keeps changing")
+}
+
+// ReleaseSlots gives back n concurrent-run slots at once, as ReleaseSlot does one.
+func ReleaseSlots(ctx context.Context, tx bun.IDB, tenantID string, n int64, now time.Time) error {
+	if err := relaxCommit(ctx, tx); err != nil {
+		return err
+	}
+	if _, err := tx.NewRaw("UPDATE tenant_run_quota SET active = CASE WHEN active > ? THEN active - ? ELSE 0 END, updated_ms = ? WHERE tenant_id = ?",
+		n, n, now.UnixMilli(), tenantID).Exec(ctx); err != nil {
+		return fmt.Errorf("release run quota: %w", err)
+	}
+	return nil
+}
+
 // ReleaseSlot gives back a concurrent-run slot (a run ended, or its creation failed), in
 // a short transaction of its own like TakeSlot.
 func ReleaseSlot(ctx context.Context, tx bun.IDB, tenantID string, now time.Time) error {

@@ -266,3 +266,50 @@ func TestAppendLeasedFastPath(t *testing.T) {
 	require.JSONEq(t, `{"text":"a"}`, evs[2].Data)
 	require.JSONEq(t, `{}`, evs[3].Data)
 }
+
+// TakeSlots grants what the limits leave of a group's request and says which limit
+// refused the rest; ReleaseSlots gives slots back.
+func TestTakeSlotsForAGroup(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		take := func(tenant string, q store.Quota, n int64, now time.Time) (int64, *store.QuotaError) {
+			var (
+				k  int64
+				qe *store.QuotaError
+			)
+			require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+				var err error
+				k, qe, err = store.TakeSlots(ctx, tx, tenant, q, n, now)
+				return err
+			}))
+			return k, qe
+		}
+		now := time.Unix(1_800_000_000, 0)
+		active := store.Quota{MaxActive: 5}
+		k, qe := take("tnt_group_a", active, 3, now)
+		require.Equal(t, int64(3), k)
+		require.Nil(t, qe)
+		k, qe = take("tnt_group_a", active, 4, now)
+		require.Equal(t, int64(2), k)
+		require.ErrorIs(t, qe, store.ErrQuotaActive)
+		k, qe = take("tnt_group_a", active, 1, now)
+		require.Zero(t, k)
+		require.ErrorIs(t, qe, store.ErrQuotaActive)
+		require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			return store.ReleaseSlots(ctx, tx, "tnt_group_a", 2, now)
+		}))
+		k, qe = take("tnt_group_a", active, 2, now)
+		require.Equal(t, int64(2), k, "the two given back are free again")
+		require.Nil(t, qe)
+
+		rate := store.Quota{QPS: 4}
+		k, qe = take("tnt_group_b", rate, 6, now)
+		require.Equal(t, int64(4), k)
+		require.ErrorIs(t, qe, store.ErrQuotaRate)
+		require.Positive(t, qe.RetryAfter)
+		k, qe = take("tnt_group_b", rate, 3, now.Add(time.Second))
+		require.Equal(t, int64(3), k, "a new second, a new window")
+		require.Nil(t, qe)
+	})
+}
