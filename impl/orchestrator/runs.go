@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -112,16 +113,67 @@ func (s *Service) takeSlot(ctx context.Context, tenantID string, q store.Quota, 
 	})
 }
 
-// releaseSlot gives a run slot back; a failure is logged (the sweeper's reconciliation
-// repairs the count).
+// releaseSlot gives a run slot back and returns once it is back. Releases that arrive
+// together are written together (one UPDATE per tenant), so completions of one tenant
+// do not queue one by one on its quota row. A failure is logged (the sweeper's
+// reconciliation repairs the count).
 func (s *Service) releaseSlot(tenantID string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		return store.ReleaseSlot(ctx, tx, tenantID, s.now())
-	})
-	if err != nil {
-		s.logger.Warn("release run quota slot", "tenant_id", tenantID, "error", err)
+	s.releases.release(tenantID)
+}
+
+// slotReleases coalesces quota-slot releases, with no timer: a release that finds a
+// flush under way waits for the next, which starts when that one is done.
+type slotReleases struct {
+	s        *Service
+	mu       sync.Mutex
+	pending  map[string]int64
+	waiters  []chan struct{}
+	flushing bool
+}
+
+func (r *slotReleases) release(tenantID string) {
+	done := make(chan struct{})
+	r.mu.Lock()
+	if r.pending == nil {
+		r.pending = map[string]int64{}
+	}
+	r.pending[tenantID]++
+	r.waiters = append(r.waiters, done)
+	if !r.flushing {
+		r.flushing = true
+		go r.flushLoop()
+	}
+	r.mu.Unlock()
+	<-done
+}
+
+func (r *slotReleases) flushLoop() {
+	for {
+		r.mu.Lock()
+		if len(r.pending) == 0 {
+			r.flushing = false
+			r.mu.Unlock()
+			return
+		}
+		pending, waiters := r.pending, r.waiters
+		r.pending, r.waiters = nil, nil
+		r.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := r.s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			for tenant, n := range pending {
+				if err := store.ReleaseSlots(ctx, tx, tenant, n, r.s.now()); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		cancel()
+		if err != nil {
+			r.s.logger.Warn("release run quota slots", "tenants", len(pending), "error", err)
+		}
+		for _, w := range waiters {
+			close(w)
+		}
 	}
 }
 

@@ -82,7 +82,8 @@ type Service struct {
 	pg       *stream.Notifier // nil unless PostgreSQL
 	quotas   *quotaCache
 	versions versionCache
-	group    groupCommit // run creations on PostgreSQL
+	group    groupCommit  // run creations on PostgreSQL
+	releases slotReleases // quota slots given back
 	metrics  *metrics
 	// modelPolicy embeds memory items and queries (nil: memory answers 503).
 	modelPolicy *modelpolicyapi.Client
@@ -104,7 +105,7 @@ func New(cfg Config, d *db.DB, auditLog *audit.Logger, auth *tenancy.Authenticat
 		cfg: cfg, db: d, audit: auditLog, auth: auth, tenants: tenants, logger: logger, now: time.Now,
 		hub: stream.NewHub(d.DB, logger),
 	}
-	s.group.s = s
+	s.group.s, s.releases.s = s, s
 	s.quotas = newQuotaCache(d.DB, cfg.RunCreateQPS, cfg.ConcurrentRuns, 2*time.Second)
 	if d.Dialect == db.DialectPostgres {
 		s.pg = stream.NewNotifier(d.DB, 5*time.Millisecond, logger)

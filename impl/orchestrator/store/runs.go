@@ -277,25 +277,14 @@ func TakeSlots(ctx context.Context, tx bun.IDB, tenantID string, q Quota, n int6
 	return 0, nil, errors.New("take run quota: the quota row keeps changing")
 }
 
-// ReleaseSlots gives back n concurrent-run slots at once, as ReleaseSlot does one.
+// ReleaseSlots gives back n concurrent-run slots (runs ended, or their creation
+// failed), in a short transaction of its own like TakeSlot.
 func ReleaseSlots(ctx context.Context, tx bun.IDB, tenantID string, n int64, now time.Time) error {
 	if err := relaxCommit(ctx, tx); err != nil {
 		return err
 	}
 	if _, err := tx.NewRaw("UPDATE tenant_run_quota SET active = CASE WHEN active > ? THEN active - ? ELSE 0 END, updated_ms = ? WHERE tenant_id = ?",
 		n, n, now.UnixMilli(), tenantID).Exec(ctx); err != nil {
-		return fmt.Errorf("release run quota: %w", err)
-	}
-	return nil
-}
-
-// ReleaseSlot gives back a concurrent-run slot (a run ended, or its creation failed), in
-// a short transaction of its own like TakeSlot.
-func ReleaseSlot(ctx context.Context, tx bun.IDB, tenantID string, now time.Time) error {
-	if err := relaxCommit(ctx, tx); err != nil {
-		return err
-	}
-	if _, err := tx.NewRaw("UPDATE tenant_run_quota SET active = active - 1, updated_ms = ? WHERE tenant_id = ? AND active > 0", now.UnixMilli(), tenantID).Exec(ctx); err != nil {
 		return fmt.Errorf("release run quota: %w", err)
 	}
 	return nil
@@ -552,6 +541,13 @@ func ClaimRuns(ctx context.Context, tx bun.IDB, workerID string, n int, ttl time
 		OrderExpr("created_at, id").Limit(int64(n))
 	if isPostgres(tx) {
 		q = q.For("UPDATE SKIP LOCKED")
+		// Walk the queue index in order (an index scan stops at the limit and marks the
+		// entries of runs that left the queue dead as it passes them, so the next scan
+		// skips them); a bitmap scan visits every entry, dead ones included, each time,
+		// which grows with the number of runs since the last vacuum.
+		if _, err := tx.ExecContext(ctx, "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off"); err != nil {
+			return nil, fmt.Errorf("plan queue scan: %w", err)
+		}
 	}
 	if err := q.Scan(ctx, &ids); err != nil {
 		return nil, fmt.Errorf("select queued runs: %w", err)

@@ -143,7 +143,7 @@ func TestTakeSlotConcurrent(t *testing.T) {
 		require.Equal(t, takers-limit, refused)
 
 		require.NoError(t, d.InTx(context.Background(), func(ctx context.Context, tx bun.Tx) error {
-			return store.ReleaseSlot(ctx, tx, "tnt_slots", time.Now())
+			return store.ReleaseSlots(ctx, tx, "tnt_slots", 1, time.Now())
 		}))
 		require.NoError(t, d.InTx(context.Background(), func(ctx context.Context, tx bun.Tx) error {
 			return store.TakeSlot(ctx, tx, "tnt_slots", store.Quota{MaxActive: limit}, time.Now())
