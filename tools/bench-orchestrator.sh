@@ -39,16 +39,25 @@ done
 cat >> "$section" <<'NOTE'
 
 Targets from the Orchestrator issue: (a) ≥ 3,000 runs/s and (b) ≥ 1,000 runs/s on
-PostgreSQL are **not met** on this 2-core machine; (c) delivery p99 ≤ 50 ms is met. During
-(a) the cores are saturated: the orchestrator takes about half a core, PostgreSQL's
-backends about one core, the load generator the rest. A run creation costs ten SQL
-round trips (a quota-slot transaction of its own, then the run transaction: agent
-lookup, audit outbox, run, first event); a full lifecycle about thirty. What already
-moved the figures (measured with this harness, see docs/design/0002-orchestrator.md):
-quota slots out of the run transaction (250 → 430 runs/s), NOTIFY coalesced after commit
-instead of inside each transaction, the simple query protocol and a kept connection pool,
-one query for the agent, and the audit chain moved to an outbox. The next step is to
-write concurrent creations and event batches in shared multi-row transactions.
+PostgreSQL are **not met** on this 2-core machine, and (c) delivery p99 ≤ 50 ms was met
+on a quieter day (23.6–28 ms) but not in the run above. This machine's speed varies from
+day to day: in the session of the run above, the build before the changes listed below
+(commit 3d67dc2) measured, interleaved with the current one on the same machine, create
+357–384 runs/s (current: 1,882–2,019), lifecycle 139–154 runs/s (current: 221–298) and
+SSE fan-out p99 65.9–72.5 ms (current: 62.7–75.4 ms, no change); on an earlier, faster
+day the same old build measured 800–1,080 and 290–320 runs/s.
+
+What moved (a) and (b) (docs/design/0002-orchestrator.md, "Throughput"): run creations
+on PostgreSQL are committed in groups (one transaction and one multi-row insert per table
+for all the creations that arrive together, with their quota slots taken per tenant for
+the group); quota-slot releases of ended runs are coalesced the same way (completions of
+one tenant queued one by one on its quota row); event batches and heartbeats under the
+current lease are one statement each; claims walk the queue index in order. Earlier
+steps: quota slots out of the run transaction, NOTIFY coalesced after commit, the simple
+query protocol and a kept connection pool, one query for the agent, the audit chain moved
+to an outbox. In (b) PostgreSQL's backends now mostly wait for the orchestrator inside
+open transactions (lease and completion are several round trips each): the next step is
+to make them one statement each, as appends are.
 NOTE
 tools/bench-section.sh orchestrator < "$section"
 echo "wrote the orchestrator section of docs/benchmarks.md"
