@@ -47,23 +47,27 @@ func TestWorkerCrashLoop(t *testing.T) {
 
 	ctx := context.Background()
 	hc := &http.Client{Timeout: 30 * time.Second}
-	c, err := orchestratorapi.NewClient(orchURL, tenantCreds{tenant}, orchestratorapi.WithClient(hc))
+	c, err := orchestratorapi.NewClient(orchURL, creds{tenant: tenant}, orchestratorapi.WithClient(hc))
 	require.NoError(t, err)
 	builtin := orchestratorapi.NewOptToolType(orchestratorapi.ToolTypeBuiltin)
 	_, err = c.PutAgent(ctx, &orchestratorapi.AgentInput{Model: "builtin-chat",
 		Tools: []orchestratorapi.Tool{{Name: "calculator", Type: builtin}}}, orchestratorapi.PutAgentParams{AgentID: "crashy"})
 	require.NoError(t, err)
 	want := map[orchestratorapi.RunId]string{}
-	for i := range runs {
+	create := func(i int) {
 		res, err := c.CreateRun(ctx, &orchestratorapi.RunInput{
 			Input: fmt.Sprintf("/tool calculator {\"expression\": \"%d + 1\"}\n/tool calculator {\"expression\": \"%d * 2\"}", i, i),
 		}, orchestratorapi.CreateRunParams{AgentID: "crashy"})
 		require.NoError(t, err)
 		want[res.Response.RunID] = fmt.Sprintf("The tools returned: %d; %d", i+1, i*2)
 	}
+	const upfront = runs / 2
+	for i := range upfront {
+		create(i)
+	}
 
 	worker := func() *testbin.Process {
-		return &testbin.Process{T: t, Bin: bin, Args: []string{"worker", "--concurrency", "8",
+		return &testbin.Process{T: t, Bin: bin, Args: []string{"worker", "--concurrency", "4",
 			"--orchestrator-url", orchURL, "--modelpolicy-url", mpURL}, Env: []string{"AGENTOS_WORKER_TOKEN=" + token, "AGENTOS_LOG_LEVEL=error"}}
 	}
 	d, err := db.Open(ctx, url, "")
@@ -76,8 +80,15 @@ func TestWorkerCrashLoop(t *testing.T) {
 	}
 
 	// Kill the worker at random moments, 50 times; each time a new one starts and picks
-	// up, after their leases lapse, the runs the last one held.
+	// up, after their leases lapse, the runs the last one held. Half the runs are
+	// created up front, the rest two before each kill, so that every kill finds runs in
+	// flight however fast the machine executes them.
+	next := upfront
 	for k := range kills {
+		for range (runs - upfront) / kills {
+			create(next)
+			next++
+		}
 		w := worker()
 		w.Start("")
 		time.Sleep(time.Duration(20+rand.IntN(180)) * time.Millisecond)
@@ -90,7 +101,6 @@ func TestWorkerCrashLoop(t *testing.T) {
 	w.Start("")
 	t.Cleanup(w.Kill9)
 	require.Eventually(t, func() bool { return terminal() == runs }, 3*time.Minute, 100*time.Millisecond, "every run must end")
-	require.NoError(t, w.Stop(10*time.Second))
 
 	// Each run: completed with its answer, exactly one terminal event (the last), seqs
 	// 1..last_seq without gaps.
@@ -110,6 +120,7 @@ func TestWorkerCrashLoop(t *testing.T) {
 		(SELECT count(*) FROM run_events e WHERE e.run_id = r.id AND e.type IN ('run.completed', 'run.failed', 'run.cancelled', 'run.timed_out')) AS terminals
 		FROM runs r`).Scan(ctx, &rows)
 	require.NoError(t, err)
+	require.Equal(t, runs, next)
 	require.Len(t, rows, runs)
 	retried := 0
 	for _, r := range rows {
@@ -147,6 +158,7 @@ func TestWorkerCrashLoop(t *testing.T) {
 		}
 	}
 	require.Equal(t, 2*runs, results, "two tool results per run")
+	require.Positive(t, retried, "some kills must land in the middle of runs, or nothing was resumed")
 	t.Logf("%d kill -9s: %d/%d runs completed, %d of them on a later attempt; %s tool results, none repeated",
 		kills, runs, runs, retried, strconv.Itoa(results))
 }

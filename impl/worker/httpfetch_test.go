@@ -3,7 +3,6 @@ package worker_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,28 +12,11 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/ogen-go/ogen/ogenerrors"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexixai/agentos/gen/orchestratorapi"
-	"github.com/nexixai/agentos/internal/config"
 	"github.com/nexixai/agentos/internal/platform"
 )
-
-type adminCreds struct{ token string }
-
-func (c adminCreds) AdminToken(context.Context, orchestratorapi.OperationName) (orchestratorapi.AdminToken, error) {
-	return orchestratorapi.AdminToken{Token: c.token}, nil
-}
-func (adminCreds) TenantHeader(context.Context, orchestratorapi.OperationName) (orchestratorapi.TenantHeader, error) {
-	return orchestratorapi.TenantHeader{}, ogenerrors.ErrSkipClientSecurity
-}
-func (adminCreds) BearerAuth(context.Context, orchestratorapi.OperationName) (orchestratorapi.BearerAuth, error) {
-	return orchestratorapi.BearerAuth{}, ogenerrors.ErrSkipClientSecurity
-}
-func (adminCreds) WorkerToken(context.Context, orchestratorapi.OperationName) (orchestratorapi.WorkerToken, error) {
-	return orchestratorapi.WorkerToken{}, ogenerrors.ErrSkipClientSecurity
-}
 
 // fetchBundle is a node with an embedded worker and a policy directory (the embedded
 // bundle's Rego with fetchPolicyData), and a test HTTP server on 127.0.0.1.
@@ -107,21 +89,13 @@ func setupFetch(t *testing.T) *fetchBundle {
 	require.NoError(t, os.WriteFile(filepath.Join(pol, "data.json"), []byte(fetchPolicyData), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(pol, "agents.rego"), []byte(agentRule), 0o600))
 
-	cfg := config.Defaults()
+	cfg := testConfig(t)
 	cfg.DataDir = dir
-	cfg.OrchestratorAddr, cfg.ModelPolicyAddr, cfg.FederationAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.AuditSink = "none"
-	cfg.Workers = 1
 	cfg.PolicyDir = pol
-	require.NoError(t, cfg.Validate())
-	node, err := platform.New(context.Background(), cfg, slog.New(slog.DiscardHandler), platform.Options{})
-	require.NoError(t, err)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- node.Serve(ctx) }()
-	t.Cleanup(func() { stop(); require.NoError(t, <-done) })
+	node, ctx := serveNode(t, cfg)
 	b.ctx, b.node = ctx, node
-	b.admin, err = orchestratorapi.NewClient(node.URL(platform.Orchestrator), adminCreds{node.AdminToken})
+	var err error
+	b.admin, err = orchestratorapi.NewClient(node.URL(platform.Orchestrator), creds{admin: node.AdminToken})
 	require.NoError(t, err)
 	_, err = b.admin.PutTenant(ctx, &orchestratorapi.TenantInput{}, orchestratorapi.PutTenantParams{TenantID: "strict"})
 	require.NoError(t, err)
@@ -132,7 +106,7 @@ func setupFetch(t *testing.T) *fetchBundle {
 // tenant, and returns a function that runs it on an input and returns the output.
 func (b *fetchBundle) agent(t *testing.T, tenant string, tools ...string) func(input string) string {
 	t.Helper()
-	c, err := orchestratorapi.NewClient(b.node.URL(platform.Orchestrator), tenantCreds{tenant})
+	c, err := orchestratorapi.NewClient(b.node.URL(platform.Orchestrator), creds{tenant: tenant})
 	require.NoError(t, err)
 	builtin := orchestratorapi.NewOptToolType(orchestratorapi.ToolTypeBuiltin)
 	in := &orchestratorapi.AgentInput{Model: "builtin-chat"}

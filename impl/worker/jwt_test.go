@@ -23,22 +23,7 @@ import (
 	"github.com/nexixai/agentos/internal/platform"
 )
 
-// bearerCreds sends a bearer token (a JWT) to both services.
-type bearerCreds struct{ token string }
-
-func (c bearerCreds) BearerAuth(context.Context, orchestratorapi.OperationName) (orchestratorapi.BearerAuth, error) {
-	return orchestratorapi.BearerAuth{Token: c.token}, nil
-}
-func (bearerCreds) TenantHeader(context.Context, orchestratorapi.OperationName) (orchestratorapi.TenantHeader, error) {
-	return orchestratorapi.TenantHeader{}, ogenerrors.ErrSkipClientSecurity
-}
-func (bearerCreds) AdminToken(context.Context, orchestratorapi.OperationName) (orchestratorapi.AdminToken, error) {
-	return orchestratorapi.AdminToken{}, ogenerrors.ErrSkipClientSecurity
-}
-func (bearerCreds) WorkerToken(context.Context, orchestratorapi.OperationName) (orchestratorapi.WorkerToken, error) {
-	return orchestratorapi.WorkerToken{}, ogenerrors.ErrSkipClientSecurity
-}
-
+// mpBearerCreds sends a bearer token (a JWT) to Model Policy.
 type mpBearerCreds struct{ token string }
 
 func (c mpBearerCreds) BearerAuth(context.Context, modelpolicyapi.OperationName) (modelpolicyapi.BearerAuth, error) {
@@ -78,7 +63,7 @@ func newJWTNode(t *testing.T, dsn string, mutate func(*config.Config)) *jwtBundl
 		}
 	})
 	const tenant = "tnt_jwt_worker"
-	admin, err := orchestratorapi.NewClient(n.node.URL(platform.Orchestrator), adminCreds{n.node.AdminToken})
+	admin, err := orchestratorapi.NewClient(n.node.URL(platform.Orchestrator), creds{admin: n.node.AdminToken})
 	require.NoError(t, err)
 	_, err = admin.PutTenant(context.Background(), &orchestratorapi.TenantInput{}, orchestratorapi.PutTenantParams{TenantID: tenant})
 	require.NoError(t, err)
@@ -87,7 +72,7 @@ func newJWTNode(t *testing.T, dsn string, mutate func(*config.Config)) *jwtBundl
 		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
 	}).SignedString(key)
 	require.NoError(t, err)
-	c, err := orchestratorapi.NewClient(n.node.URL(platform.Orchestrator), bearerCreds{tok})
+	c, err := orchestratorapi.NewClient(n.node.URL(platform.Orchestrator), creds{bearer: tok})
 	require.NoError(t, err)
 	return &jwtBundle{n: n, tenant: tenant, jwt: tok, c: c}
 }

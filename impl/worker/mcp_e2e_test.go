@@ -3,7 +3,6 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/nexixai/agentos/gen/orchestratorapi"
 	"github.com/nexixai/agentos/impl/worker/mcptest"
-	"github.com/nexixai/agentos/internal/config"
 	"github.com/nexixai/agentos/internal/platform"
 )
 
@@ -27,19 +25,10 @@ type mcpBundle struct {
 
 func setupMCP(t *testing.T) *mcpBundle {
 	t.Helper()
-	cfg := config.Defaults()
-	cfg.DataDir = t.TempDir()
-	cfg.OrchestratorAddr, cfg.ModelPolicyAddr, cfg.FederationAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.AuditSink = "none"
+	cfg := testConfig(t)
 	cfg.Workers = 2
-	require.NoError(t, cfg.Validate())
-	node, err := platform.New(context.Background(), cfg, slog.New(slog.DiscardHandler), platform.Options{})
-	require.NoError(t, err)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- node.Serve(ctx) }()
-	t.Cleanup(func() { stop(); require.NoError(t, <-done) })
-	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), tenantCreds{cfg.DefaultTenant})
+	node, ctx := serveNode(t, cfg)
+	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), creds{tenant: cfg.DefaultTenant})
 	require.NoError(t, err)
 	return &mcpBundle{c: c, ctx: ctx}
 }

@@ -2,83 +2,21 @@ package worker_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-faster/jx"
-	"github.com/ogen-go/ogen/ogenerrors"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexixai/agentos/gen/orchestratorapi"
 	"github.com/nexixai/agentos/impl/modelpolicy/upstreamtest"
 	"github.com/nexixai/agentos/impl/worker"
 	"github.com/nexixai/agentos/internal/config"
-	"github.com/nexixai/agentos/internal/dbtest"
 	"github.com/nexixai/agentos/internal/platform"
 )
-
-// testNode is a whole platform on loopback, on SQLite (dsn "") or PostgreSQL.
-type testNode struct {
-	node   *platform.Node
-	cfg    config.Config
-	tenant *orchestratorapi.Client // the default tenant, by X-Tenant-Id
-}
-
-func newTestNode(t *testing.T, dsn string, mutate func(*config.Config)) *testNode {
-	t.Helper()
-	cfg := config.Defaults()
-	cfg.DataDir = t.TempDir()
-	cfg.DatabaseURL = dsn
-	cfg.OrchestratorAddr, cfg.ModelPolicyAddr, cfg.FederationAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.AuditSink = "none"
-	cfg.Workers = 1
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	require.NoError(t, cfg.Validate())
-	node, err := platform.New(context.Background(), cfg, slog.New(slog.DiscardHandler), platform.Options{})
-	require.NoError(t, err)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- node.Serve(ctx) }()
-	t.Cleanup(func() { stop(); require.NoError(t, <-done) })
-	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), tenantCreds{cfg.DefaultTenant})
-	require.NoError(t, err)
-	return &testNode{node: node, cfg: cfg, tenant: c}
-}
-
-// eachBackend runs fn on SQLite and, when TEST_DATABASE_URL is set, on PostgreSQL.
-func eachBackend(t *testing.T, fn func(t *testing.T, dsn string)) {
-	t.Run("sqlite", func(t *testing.T) { t.Parallel(); fn(t, "") })
-	t.Run("postgres", func(t *testing.T) { t.Parallel(); fn(t, dbtest.URL(t)) })
-}
-
-func (n *testNode) events(t *testing.T, runID orchestratorapi.RunId) []orchestratorapi.RunEvent {
-	t.Helper()
-	page, err := n.tenant.GetRunEvents(context.Background(), orchestratorapi.GetRunEventsParams{RunID: runID,
-		Format: orchestratorapi.NewOptGetRunEventsFormat(orchestratorapi.GetRunEventsFormatJSON), Limit: orchestratorapi.NewOptInt32(1000)})
-	require.NoError(t, err)
-	return page.(*orchestratorapi.RunEventPage).Events
-}
-
-func (n *testNode) wait(t *testing.T, runID orchestratorapi.RunId) *orchestratorapi.Run {
-	t.Helper()
-	run, err := n.tenant.WaitRun(context.Background(), orchestratorapi.WaitRunParams{RunID: runID, Timeout: orchestratorapi.NewOptString("30s")})
-	require.NoError(t, err)
-	return run
-}
-
-func str(raw jx.Raw) string {
-	var s string
-	_ = json.Unmarshal(raw, &s)
-	return s
-}
 
 // The end-to-end run: streamed deltas, two tool calls in parallel (one of them
 // memory), and completion, with the events in order, on both databases.
@@ -128,30 +66,6 @@ func TestAgentLoopEndToEnd(t *testing.T) {
 	})
 }
 
-type workerCreds struct{ token string }
-
-func (c workerCreds) WorkerToken(context.Context, orchestratorapi.OperationName) (orchestratorapi.WorkerToken, error) {
-	return orchestratorapi.WorkerToken{Token: c.token}, nil
-}
-func (workerCreds) TenantHeader(context.Context, orchestratorapi.OperationName) (orchestratorapi.TenantHeader, error) {
-	return orchestratorapi.TenantHeader{}, ogenerrors.ErrSkipClientSecurity
-}
-func (workerCreds) BearerAuth(context.Context, orchestratorapi.OperationName) (orchestratorapi.BearerAuth, error) {
-	return orchestratorapi.BearerAuth{}, ogenerrors.ErrSkipClientSecurity
-}
-func (workerCreds) AdminToken(context.Context, orchestratorapi.OperationName) (orchestratorapi.AdminToken, error) {
-	return orchestratorapi.AdminToken{}, ogenerrors.ErrSkipClientSecurity
-}
-
-func rawData(kv map[string]any) orchestratorapi.OptWorkerEventData {
-	d := orchestratorapi.WorkerEventData{}
-	for k, v := range kv {
-		b, _ := json.Marshal(v)
-		d[k] = jx.Raw(b)
-	}
-	return orchestratorapi.NewOptWorkerEventData(d)
-}
-
 // A worker that takes over a run whose first attempt died after recording one of two
 // tool results reuses that result instead of calling the tool again, runs only the
 // call without a result, and does not repeat the recorded model call.
@@ -175,7 +89,7 @@ func TestResumeDoesNotRepeatRecordedToolCalls(t *testing.T) {
 
 		// The first attempt, by hand: the model asked for two memory_put calls; one
 		// result was recorded; then the worker died.
-		wc, err := orchestratorapi.NewClient(n.node.URL(platform.Orchestrator), workerCreds{n.node.WorkerToken})
+		wc, err := orchestratorapi.NewClient(n.node.URL(platform.Orchestrator), creds{worker: n.node.WorkerToken})
 		require.NoError(t, err)
 		lease, err := wc.LeaseRuns(ctx, &orchestratorapi.LeaseInput{WorkerID: "doomed", MaxRuns: orchestratorapi.NewOptInt32(1)})
 		require.NoError(t, err)

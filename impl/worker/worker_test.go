@@ -1,58 +1,29 @@
 package worker_test
 
 import (
-	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ogen-go/ogen/ogenerrors"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexixai/agentos/gen/orchestratorapi"
 	"github.com/nexixai/agentos/impl/modelpolicy/upstreamtest"
 	"github.com/nexixai/agentos/impl/worker"
-	"github.com/nexixai/agentos/internal/config"
 	"github.com/nexixai/agentos/internal/platform"
 )
-
-type tenantCreds struct{ tenant string }
-
-func (c tenantCreds) TenantHeader(context.Context, orchestratorapi.OperationName) (orchestratorapi.TenantHeader, error) {
-	return orchestratorapi.TenantHeader{APIKey: c.tenant}, nil
-}
-func (tenantCreds) BearerAuth(context.Context, orchestratorapi.OperationName) (orchestratorapi.BearerAuth, error) {
-	return orchestratorapi.BearerAuth{}, ogenerrors.ErrSkipClientSecurity
-}
-func (tenantCreds) AdminToken(context.Context, orchestratorapi.OperationName) (orchestratorapi.AdminToken, error) {
-	return orchestratorapi.AdminToken{}, ogenerrors.ErrSkipClientSecurity
-}
-func (tenantCreds) WorkerToken(context.Context, orchestratorapi.OperationName) (orchestratorapi.WorkerToken, error) {
-	return orchestratorapi.WorkerToken{}, ogenerrors.ErrSkipClientSecurity
-}
 
 // An embedded worker runs an agent loop end to end: the builtin model calls the
 // calculator, the worker executes it, and the model's final answer completes the run,
 // with every step in the event log.
 func TestEmbeddedWorkerRunsAnAgentLoop(t *testing.T) {
 	t.Parallel()
-	cfg := config.Defaults()
-	cfg.DataDir = t.TempDir()
-	cfg.OrchestratorAddr, cfg.ModelPolicyAddr, cfg.FederationAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.AuditSink = "none"
-	cfg.Workers = 1
-	require.NoError(t, cfg.Validate())
-	node, err := platform.New(context.Background(), cfg, slog.New(slog.DiscardHandler), platform.Options{})
-	require.NoError(t, err)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- node.Serve(ctx) }()
-	t.Cleanup(func() { stop(); require.NoError(t, <-done) })
+	cfg := testConfig(t)
+	node, ctx := serveNode(t, cfg)
 
-	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), tenantCreds{cfg.DefaultTenant})
+	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), creds{tenant: cfg.DefaultTenant})
 	require.NoError(t, err)
 	_, err = c.PutAgent(ctx, &orchestratorapi.AgentInput{
 		Model: "builtin-chat", Instructions: orchestratorapi.NewOptString("Use the calculator."),
@@ -87,20 +58,10 @@ func TestEmbeddedWorkerRunsAnAgentLoop(t *testing.T) {
 // Memory tools act for the run's tenant: one run stores, a later one reads it back.
 func TestMemoryToolsAcrossRuns(t *testing.T) {
 	t.Parallel()
-	cfg := config.Defaults()
-	cfg.DataDir = t.TempDir()
-	cfg.OrchestratorAddr, cfg.ModelPolicyAddr, cfg.FederationAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.AuditSink = "none"
-	cfg.Workers = 1
-	require.NoError(t, cfg.Validate())
-	node, err := platform.New(context.Background(), cfg, slog.New(slog.DiscardHandler), platform.Options{})
-	require.NoError(t, err)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- node.Serve(ctx) }()
-	t.Cleanup(func() { stop(); require.NoError(t, <-done) })
+	cfg := testConfig(t)
+	node, ctx := serveNode(t, cfg)
 
-	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), tenantCreds{cfg.DefaultTenant})
+	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), creds{tenant: cfg.DefaultTenant})
 	require.NoError(t, err)
 	builtin := orchestratorapi.NewOptToolType(orchestratorapi.ToolTypeBuiltin)
 	_, err = c.PutAgent(ctx, &orchestratorapi.AgentInput{Model: "builtin-chat", Tools: []orchestratorapi.Tool{
@@ -153,21 +114,12 @@ models:
     type: chat
     deployments: [{provider: slow}]
 `), 0o600))
-	cfg := config.Defaults()
+	cfg := testConfig(t)
 	cfg.DataDir = dir
-	cfg.OrchestratorAddr, cfg.ModelPolicyAddr, cfg.FederationAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.AuditSink = "none"
-	cfg.Workers = 1
 	cfg.ModelProvidersFile = providers
-	require.NoError(t, cfg.Validate())
-	node, err := platform.New(context.Background(), cfg, slog.New(slog.DiscardHandler), platform.Options{})
-	require.NoError(t, err)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- node.Serve(ctx) }()
-	t.Cleanup(func() { stop(); require.NoError(t, <-done) })
+	node, ctx := serveNode(t, cfg)
 
-	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), tenantCreds{cfg.DefaultTenant})
+	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), creds{tenant: cfg.DefaultTenant})
 	require.NoError(t, err)
 	_, err = c.PutAgent(ctx, &orchestratorapi.AgentInput{Model: "slow-chat"}, orchestratorapi.PutAgentParams{AgentID: "slow"})
 	require.NoError(t, err)
