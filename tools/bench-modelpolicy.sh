@@ -30,7 +30,9 @@ done
   echo "\`openai\`, the embedded policy bundle with its max_tokens obligation, quotas unlimited,"
   echo "usage and audit recorded); both paths are measured in one run, interleaved in"
   echo "one-second slices, by an open-loop load generator. The machine is shared with other"
-  echo "work, so figures move between runs; each fixed-rate comparison is repeated."
+  echo "work, so figures move between runs; each fixed-rate comparison is repeated. Its speed"
+  echo "also changes from day to day: compare figures of one session only (see"
+  echo "docs/design/0100-model-policy.md, \"Measurements across days\")."
   echo
   cat "$out"
 } | tools/bench-section.sh modelpolicy
