@@ -159,61 +159,20 @@ func CreateRuns(ctx context.Context, tx bun.IDB, runs []*Run) error {
 }
 
 // TakeSlot reserves one of the tenant's concurrent-run slots and one run creation in the
-// current one-second window, or returns a *QuotaError. Call it in a short transaction of
-// its own (not the run's), so the tenant's quota row stays locked for one statement
-// rather than a whole run creation; on PostgreSQL that transaction does not wait for its
+// current one-second window, or returns a *QuotaError: TakeSlots for one run. Call it in
+// a short transaction of its own (not the run's), so the tenant's quota row stays locked
+// briefly rather than for a whole run creation; on PostgreSQL that transaction does not wait for its
 // WAL flush (synchronous_commit off): a count lost in a crash is repaired by
 // ReconcileSlots.
 func TakeSlot(ctx context.Context, tx bun.IDB, tenantID string, q Quota, now time.Time) error {
-	if err := relaxCommit(ctx, tx); err != nil {
+	k, qe, err := TakeSlots(ctx, tx, tenantID, q, 1, now)
+	if err != nil {
 		return err
 	}
-	window := now.Unix()
-	maxActive, qps := q.MaxActive, q.QPS
-	if maxActive <= 0 {
-		maxActive = 1 << 62
+	if k == 0 {
+		return qe
 	}
-	if qps <= 0 {
-		qps = 1 << 62
-	}
-	for range 3 {
-		var active int64
-		err := tx.NewRaw(`UPDATE tenant_run_quota SET active = active + 1,
-			window_count = CASE WHEN window_start = ? THEN window_count + 1 ELSE 1 END,
-			window_start = ?, updated_ms = ?
-			WHERE tenant_id = ? AND active < ? AND (window_start <> ? OR window_count < ?)
-			RETURNING active`, window, window, now.UnixMilli(), tenantID, maxActive, window, qps).Scan(ctx, &active)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("take run quota: %w", err)
-		}
-		var row struct {
-			Active      int64 `bun:"active"`
-			WindowStart int64 `bun:"window_start"`
-			WindowCount int64 `bun:"window_count"`
-		}
-		err = tx.NewRaw("SELECT active, window_start, window_count FROM tenant_run_quota WHERE tenant_id = ?", tenantID).Scan(ctx, &row)
-		if errors.Is(err, sql.ErrNoRows) {
-			if _, err := tx.NewRaw("INSERT INTO tenant_run_quota (tenant_id) VALUES (?) ON CONFLICT (tenant_id) DO NOTHING", tenantID).Exec(ctx); err != nil {
-				return fmt.Errorf("init run quota: %w", err)
-			}
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("read run quota: %w", err)
-		}
-		if row.Active >= maxActive {
-			return &QuotaError{Err: ErrQuotaActive, RetryAfter: time.Second}
-		}
-		if row.WindowStart == window && row.WindowCount >= qps {
-			return &QuotaError{Err: ErrQuotaRate, RetryAfter: time.Unix(window+1, 0).Sub(now)}
-		}
-		// The row was created by a transaction that committed after our UPDATE looked:
-		// try again.
-	}
-	return errors.New("take run quota: the quota row keeps changing")
+	return nil
 }
 
 // TakeSlots reserves up to n run slots of the tenant at once (concurrent runs and
