@@ -118,18 +118,18 @@ func (l *Logger) chainBatch(ctx context.Context) (int, error) {
 			return nil
 		}
 		ids := make([]int64, len(rows))
+		recs := make([]Record, len(rows))
 		for i, row := range rows {
-			var rec Record
-			if err := json.Unmarshal([]byte(row.Record), &rec); err != nil {
+			if err := json.Unmarshal([]byte(row.Record), &recs[i]); err != nil {
 				return fmt.Errorf("decode audit outbox record %d: %w", row.ID, err)
 			}
-			stored, err := Append(ctx, tx, rec)
-			if err != nil {
-				return err
-			}
-			chained = append(chained, stored)
 			ids[i] = row.ID
 		}
+		stored, err := AppendBatch(ctx, tx, recs)
+		if err != nil {
+			return err
+		}
+		chained = append(chained, stored...)
 		if _, err := tx.NewDelete().Model((*outboxRow)(nil)).Where("id IN (?)", bun.In(ids)).Exec(ctx); err != nil {
 			return fmt.Errorf("clear audit outbox: %w", err)
 		}
