@@ -15,18 +15,67 @@ import (
 
 // Run creations that arrive together are written together on PostgreSQL: one
 // transaction (one WAL flush) and one multi-row insert per table for the whole group,
-// instead of a transaction of four statements each. There is no timer: a creation that
-// finds a group committing waits for the next one, which starts as soon as a committer
-// is free, so an idle orchestrator adds no latency and a busy one commits in ever larger
-// groups. Quota slots are taken per tenant for the whole group (store.TakeSlots) in a
-// short transaction before the group's; the runs beyond what the quota grants get its
-// 429, and slots of runs that were not created are given back after.
+// instead of a transaction of four statements each (grouper). Quota slots are taken per
+// tenant for the whole group (store.TakeSlots) before the group's transaction; the runs
+// beyond what the quota grants get its 429, and slots of runs that were not created are
+// given back after. Runs that end are written in groups the same way (commitEnds).
 
-// maxCommitters is how many groups commit at once; maxGroup bounds a group.
+// maxCommitters is how many groups of one kind commit at once; maxGroup bounds a group.
 const (
 	maxCommitters = 4
 	maxGroup      = 256
 )
+
+// grouper hands the jobs that arrive together to commit as one group. There is no
+// timer: a job that finds maxCommitters groups committing waits for the next group,
+// which starts as soon as a committer is free, so an idle orchestrator adds no latency
+// and a busy one commits in ever larger groups. commit answers each job of its group.
+type grouper[J any] struct {
+	commit     func(group []J)
+	mu         sync.Mutex
+	pending    []J
+	committers int
+}
+
+// add queues j for the next group.
+func (g *grouper[J]) add(j J) {
+	g.mu.Lock()
+	g.pending = append(g.pending, j)
+	if g.committers < maxCommitters {
+		g.committers++
+		group := g.take()
+		g.mu.Unlock()
+		go g.commitLoop(group)
+		return
+	}
+	g.mu.Unlock()
+}
+
+// take removes up to maxGroup pending jobs; g.mu is held.
+func (g *grouper[J]) take() []J {
+	n := min(len(g.pending), maxGroup)
+	group := g.pending[:n:n]
+	g.pending = g.pending[n:]
+	if len(g.pending) == 0 {
+		g.pending = nil
+	}
+	return group
+}
+
+// commitLoop commits group, then whatever queued meanwhile, until nothing is pending.
+func (g *grouper[J]) commitLoop(group []J) {
+	for {
+		g.commit(group)
+		g.mu.Lock()
+		if len(g.pending) == 0 {
+			g.committers--
+			g.mu.Unlock()
+			return
+		}
+		group = g.take()
+		g.mu.Unlock()
+	}
+}
 
 // createJob is one run creation waiting for its group.
 type createJob struct {
@@ -37,54 +86,18 @@ type createJob struct {
 	done   chan error
 }
 
+// groupCommit writes run creations in groups.
 type groupCommit struct {
-	s          *Service
-	mu         sync.Mutex
-	pending    []*createJob
-	committers int
+	s *Service
+	g grouper[*createJob]
 }
 
 // create writes the run (whose AgentVersion and Deadline the agent completes) in a group
 // and returns once its group committed.
 func (g *groupCommit) create(j *createJob) error {
 	j.done = make(chan error, 1)
-	g.mu.Lock()
-	g.pending = append(g.pending, j)
-	if g.committers < maxCommitters {
-		g.committers++
-		batch := g.take()
-		g.mu.Unlock()
-		go g.commitLoop(batch)
-	} else {
-		g.mu.Unlock()
-	}
+	g.g.add(j)
 	return <-j.done
-}
-
-// take removes up to maxGroup pending jobs; g.mu is held.
-func (g *groupCommit) take() []*createJob {
-	n := min(len(g.pending), maxGroup)
-	batch := g.pending[:n:n]
-	g.pending = g.pending[n:]
-	if len(g.pending) == 0 {
-		g.pending = nil
-	}
-	return batch
-}
-
-// commitLoop commits batch, then whatever queued meanwhile, until nothing is pending.
-func (g *groupCommit) commitLoop(batch []*createJob) {
-	for {
-		g.commit(batch)
-		g.mu.Lock()
-		if len(g.pending) == 0 {
-			g.committers--
-			g.mu.Unlock()
-			return
-		}
-		batch = g.take()
-		g.mu.Unlock()
-	}
 }
 
 // commit takes the group's quota slots, writes the runs that got one in one
@@ -128,8 +141,8 @@ func (g *groupCommit) commit(all []*createJob) {
 		defer func() { j.done <- err }()
 	}
 	for tenant, n := range failed {
-		if err := g.s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-			return store.ReleaseSlots(ctx, tx, tenant, n, g.s.now())
+		if err := g.s.quotaWrite(ctx, func(ctx context.Context, db bun.IDB) error {
+			return store.ReleaseSlots(ctx, db, tenant, n, g.s.now())
 		}); err != nil {
 			g.s.logger.Warn("release run quota slots", "tenant_id", tenant, "slots", n, "error", err)
 		}
@@ -155,9 +168,9 @@ func (g *groupCommit) takeSlots(ctx context.Context, all []*createJob) []*create
 			k  int64
 			qe *store.QuotaError
 		)
-		err := g.s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		err := g.s.quotaWrite(ctx, func(ctx context.Context, db bun.IDB) error {
 			var err error
-			k, qe, err = store.TakeSlots(ctx, tx, t, jobs[0].quota, int64(len(jobs)), g.s.now())
+			k, qe, err = store.TakeSlots(ctx, db, t, jobs[0].quota, int64(len(jobs)), g.s.now())
 			return err
 		})
 		for i, j := range jobs {
@@ -230,5 +243,72 @@ func completeRun(run *store.Run, agent store.Agent, now time.Time) {
 		if run.Deadline == nil || limit.Before(*run.Deadline) {
 			run.Deadline = &limit
 		}
+	}
+}
+
+// endJob is a worker's report that its run ended, waiting for its group.
+type endJob struct {
+	end    store.LeasedEnd
+	record audit.Record // the run's tenant, the worker and the detail are filled in (audit)
+	run    *store.Run   // the ended run, once done says nil
+	done   chan error
+}
+
+// audit completes j's audit record from its ended run.
+func (j *endJob) audit() audit.Record {
+	rec := j.record
+	rec.TenantID = j.run.TenantID
+	rec.Principal = "worker:" + deref(j.run.WorkerID)
+	rec.Detail = map[string]any{"status": j.run.Status, "attempt": j.run.Attempt}
+	return rec
+}
+
+// commitEnds ends a group of leased runs in one transaction (store.EndLeased) with their
+// audit records. If that transaction fails, each end is tried on its own, so that one
+// bad end fails alone.
+func (s *Service) commitEnds(group []*endJob) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	write := func(ctx context.Context, tx bun.Tx, group []*endJob) ([]error, error) {
+		ends := make([]store.LeasedEnd, len(group))
+		for i, j := range group {
+			ends[i] = j.end
+		}
+		runs, errs, err := store.EndLeased(ctx, tx, ends, s.now())
+		if err != nil {
+			return nil, err
+		}
+		var records []audit.Record
+		for i, j := range group {
+			if j.run = runs[i]; errs[i] == nil {
+				records = append(records, j.audit())
+			}
+		}
+		return errs, s.audit.EnqueueAll(ctx, tx, records)
+	}
+	var errs []error
+	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		errs, err = write(ctx, tx, group)
+		return err
+	})
+	if err != nil && len(group) > 1 {
+		for _, j := range group {
+			j.done <- s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+				errs, err := write(ctx, tx, []*endJob{j})
+				if err != nil {
+					return err
+				}
+				return errs[0]
+			})
+		}
+		return
+	}
+	for i, j := range group {
+		if err != nil {
+			j.done <- err
+			continue
+		}
+		j.done <- errs[i]
 	}
 }

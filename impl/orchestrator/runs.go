@@ -106,11 +106,20 @@ func (s *Service) createOne(ctx context.Context, run *store.Run, quota store.Quo
 	return err
 }
 
-// takeSlot reserves a run slot of the tenant in a transaction of its own.
+// takeSlot reserves a run slot of the tenant, apart from the run's transaction.
 func (s *Service) takeSlot(ctx context.Context, tenantID string, q store.Quota, now time.Time) error {
-	return s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		return store.TakeSlot(ctx, tx, tenantID, q, now)
+	return s.quotaWrite(ctx, func(ctx context.Context, db bun.IDB) error {
+		return store.TakeSlot(ctx, db, tenantID, q, now)
 	})
+}
+
+// quotaWrite runs fn, which takes or gives back quota slots (store.TakeSlots), on the
+// pool on PostgreSQL and in a transaction of its own on SQLite.
+func (s *Service) quotaWrite(ctx context.Context, fn func(ctx context.Context, db bun.IDB) error) error {
+	if s.db.Dialect == db.DialectPostgres {
+		return fn(ctx, s.db.DB)
+	}
+	return s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error { return fn(ctx, tx) })
 }
 
 // releaseSlot gives a run slot back and returns once it is back. Releases that arrive
@@ -159,9 +168,9 @@ func (r *slotReleases) flushLoop() {
 		r.pending, r.waiters = nil, nil
 		r.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := r.s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		err := r.s.quotaWrite(ctx, func(ctx context.Context, db bun.IDB) error {
 			for tenant, n := range pending {
-				if err := store.ReleaseSlots(ctx, tx, tenant, n, r.s.now()); err != nil {
+				if err := store.ReleaseSlots(ctx, db, tenant, n, r.s.now()); err != nil {
 					return err
 				}
 			}

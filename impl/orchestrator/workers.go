@@ -13,7 +13,6 @@ import (
 	"github.com/nexixai/agentos/gen/orchestratorapi"
 	"github.com/nexixai/agentos/impl/orchestrator/store"
 	"github.com/nexixai/agentos/internal/apierr"
-	"github.com/nexixai/agentos/internal/audit"
 	"github.com/nexixai/agentos/internal/db"
 	"github.com/nexixai/agentos/internal/runtoken"
 )
@@ -200,57 +199,45 @@ func workerEvents(in []orchestratorapi.WorkerEvent) ([]store.NewEvent, error) {
 
 // CompleteRun implements completeRun.
 func (s *Service) CompleteRun(ctx context.Context, req *orchestratorapi.CompleteInput, params orchestratorapi.CompleteRunParams) (*orchestratorapi.Run, error) {
-	runID := string(params.RunID)
-	usage := usageOf(req.Usage)
 	events, err := workerEvents(req.Events)
 	if err != nil {
 		return nil, err
 	}
-	var run *store.Run
-	err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		var err error
-		if run, err = store.CompleteRun(ctx, tx, runID, req.LeaseID, req.FencingToken, req.Output, usage, events, s.now()); err != nil {
-			return err
-		}
-		return s.audit.Enqueue(ctx, tx, s.workerAudit(ctx, run, "run.complete"))
-	})
-	if err != nil {
-		return nil, leaseLost(err)
-	}
-	s.finished(run)
-	out := runToAPI(run)
-	return &out, nil
+	return s.endRun(ctx, "run.complete", store.LeasedEnd{RunID: string(params.RunID), LeaseID: req.LeaseID, Token: req.FencingToken,
+		Output: req.Output, Usage: usageOf(req.Usage), Events: events})
 }
 
 // FailRun implements failRun.
 func (s *Service) FailRun(ctx context.Context, req *orchestratorapi.FailInput, params orchestratorapi.FailRunParams) (*orchestratorapi.Run, error) {
-	runID := string(params.RunID)
-	usage := usageOf(req.Usage)
 	events, err := workerEvents(req.Events)
 	if err != nil {
 		return nil, err
 	}
-	var run *store.Run
-	err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		var err error
-		if run, err = store.FailRun(ctx, tx, runID, req.LeaseID, req.FencingToken, req.Error.Code, req.Error.Message, usage, events, s.now()); err != nil {
-			return err
-		}
-		return s.audit.Enqueue(ctx, tx, s.workerAudit(ctx, run, "run.fail"))
-	})
-	if err != nil {
-		return nil, leaseLost(err)
-	}
-	s.finished(run)
-	out := runToAPI(run)
-	return &out, nil
+	return s.endRun(ctx, "run.fail", store.LeasedEnd{RunID: string(params.RunID), LeaseID: req.LeaseID, Token: req.FencingToken,
+		Failed: true, ErrorCode: req.Error.Code, ErrorMessage: req.Error.Message, Usage: usageOf(req.Usage), Events: events})
 }
 
-// workerAudit records a run's end reported by its worker.
-func (s *Service) workerAudit(ctx context.Context, r *store.Run, action string) audit.Record {
-	rec := s.auditRecord(ctx, r.TenantID, action, "runs/"+r.ID, map[string]any{"status": r.Status, "attempt": r.Attempt})
-	rec.Principal = "worker:" + deref(r.WorkerID)
-	return rec
+// endRun ends a leased run as its worker reports, audited as action: in a group with
+// other ends on PostgreSQL (endGroup), in a transaction of its own on SQLite.
+func (s *Service) endRun(ctx context.Context, action string, end store.LeasedEnd) (*orchestratorapi.Run, error) {
+	j := &endJob{end: end, record: s.auditRecord(ctx, "", action, "runs/"+end.RunID, nil), done: make(chan error, 1)}
+	if s.db.Dialect == db.DialectPostgres {
+		s.ends.add(j)
+	} else {
+		j.done <- s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			var err error
+			if j.run, err = store.EndLeasedRun(ctx, tx, end, s.now()); err != nil {
+				return err
+			}
+			return s.audit.Enqueue(ctx, tx, j.audit())
+		})
+	}
+	if err := <-j.done; err != nil {
+		return nil, leaseLost(err)
+	}
+	s.finished(j.run)
+	out := runToAPI(j.run)
+	return &out, nil
 }
 
 func (s *Service) finished(r *store.Run) {

@@ -159,13 +159,9 @@ func CreateRuns(ctx context.Context, tx bun.IDB, runs []*Run) error {
 }
 
 // TakeSlot reserves one of the tenant's concurrent-run slots and one run creation in the
-// current one-second window, or returns a *QuotaError: TakeSlots for one run. Call it in
-// a short transaction of its own (not the run's), so the tenant's quota row stays locked
-// briefly rather than for a whole run creation; on PostgreSQL that transaction does not wait for its
-// WAL flush (synchronous_commit off): a count lost in a crash is repaired by
-// ReconcileSlots.
-func TakeSlot(ctx context.Context, tx bun.IDB, tenantID string, q Quota, now time.Time) error {
-	k, qe, err := TakeSlots(ctx, tx, tenantID, q, 1, now)
+// current one-second window, or returns a *QuotaError: TakeSlots for one run.
+func TakeSlot(ctx context.Context, db bun.IDB, tenantID string, q Quota, now time.Time) error {
+	k, qe, err := TakeSlots(ctx, db, tenantID, q, 1, now)
 	if err != nil {
 		return err
 	}
@@ -177,13 +173,15 @@ func TakeSlot(ctx context.Context, tx bun.IDB, tenantID string, q Quota, now tim
 
 // TakeSlots reserves up to n run slots of the tenant at once (concurrent runs and
 // creations in the current one-second window), for a group of creations: it returns how
-// many it took and, when that is fewer than n, the *QuotaError the others get. Like
-// TakeSlot it belongs in a short transaction of its own; the tenant's row is locked for
-// a read and a write.
-func TakeSlots(ctx context.Context, tx bun.IDB, tenantID string, q Quota, n int64, now time.Time) (int64, *QuotaError, error) {
-	if err := relaxCommit(ctx, tx); err != nil {
-		return 0, nil, err
-	}
+// many it took and, when that is fewer than n, the *QuotaError the others get.
+//
+// The tenant's quota row is every creation's and every ending's hot spot, so it is held
+// as briefly as can be, apart from the run's own transaction. On PostgreSQL, db is the
+// pool, not a transaction: the read, the decision and the write are one statement that
+// commits without waiting for its WAL flush (synchronous_commit off; a count lost in a
+// crash is repaired by ReconcileSlots), so the row is locked for no round trip at all. On
+// SQLite db is a transaction of its own (one writer at a time).
+func TakeSlots(ctx context.Context, db bun.IDB, tenantID string, q Quota, n int64, now time.Time) (int64, *QuotaError, error) {
 	window := now.Unix()
 	maxActive, qps := q.MaxActive, q.QPS
 	if maxActive <= 0 {
@@ -192,70 +190,92 @@ func TakeSlots(ctx context.Context, tx bun.IDB, tenantID string, q Quota, n int6
 	if qps <= 0 {
 		qps = 1 << 62
 	}
-	lock := ""
-	if isPostgres(tx) {
-		lock = " FOR UPDATE"
-	}
 	for range 2 {
-		var row struct {
-			Active      int64 `bun:"active"`
-			WindowStart int64 `bun:"window_start"`
-			WindowCount int64 `bun:"window_count"`
+		g, found, err := grantSlots(ctx, db, tenantID, n, maxActive, qps, now)
+		if err != nil {
+			return 0, nil, fmt.Errorf("take run quota: %w", err)
 		}
-		err := tx.NewRaw("SELECT active, window_start, window_count FROM tenant_run_quota WHERE tenant_id = ?"+lock, tenantID).Scan(ctx, &row)
-		if errors.Is(err, sql.ErrNoRows) {
-			if _, err := tx.NewRaw("INSERT INTO tenant_run_quota (tenant_id) VALUES (?) ON CONFLICT (tenant_id) DO NOTHING", tenantID).Exec(ctx); err != nil {
+		if !found {
+			if _, err := db.NewRaw("INSERT INTO tenant_run_quota (tenant_id) VALUES (?) ON CONFLICT (tenant_id) DO NOTHING", tenantID).Exec(ctx); err != nil {
 				return 0, nil, fmt.Errorf("init run quota: %w", err)
 			}
 			continue
 		}
-		if err != nil {
-			return 0, nil, fmt.Errorf("read run quota: %w", err)
-		}
-		used := int64(0)
-		if row.WindowStart == window {
-			used = row.WindowCount
-		}
-		k := max(0, min(n, maxActive-row.Active, qps-used))
 		var qe *QuotaError
 		switch {
-		case k == n:
-		case row.Active+k >= maxActive:
+		case g.K == n:
+		case g.Active+g.K >= maxActive:
 			qe = &QuotaError{Err: ErrQuotaActive, RetryAfter: time.Second}
 		default:
 			qe = &QuotaError{Err: ErrQuotaRate, RetryAfter: time.Unix(window+1, 0).Sub(now)}
 		}
-		if k > 0 {
-			if _, err := tx.NewRaw("UPDATE tenant_run_quota SET active = active + ?, window_start = ?, window_count = ?, updated_ms = ? WHERE tenant_id = ?",
-				k, window, used+k, now.UnixMilli(), tenantID).Exec(ctx); err != nil {
-				return 0, nil, fmt.Errorf("take run quota: %w", err)
-			}
-		}
-		return k, qe, nil
+		return g.K, qe, nil
 	}
 	return 0, nil, errors.New("take run quota: the quota row keeps changing")
 }
 
-// ReleaseSlots gives back n concurrent-run slots (runs ended, or their creation
-// failed), in a short transaction of its own like TakeSlot.
-func ReleaseSlots(ctx context.Context, tx bun.IDB, tenantID string, n int64, now time.Time) error {
-	if err := relaxCommit(ctx, tx); err != nil {
-		return err
-	}
-	if _, err := tx.NewRaw("UPDATE tenant_run_quota SET active = CASE WHEN active > ? THEN active - ? ELSE 0 END, updated_ms = ? WHERE tenant_id = ?",
-		n, n, now.UnixMilli(), tenantID).Exec(ctx); err != nil {
-		return fmt.Errorf("release run quota: %w", err)
-	}
-	return nil
+// slotGrant is what TakeSlots found (active runs, creations in the current window) and
+// granted (K).
+type slotGrant struct {
+	Active int64 `bun:"active"`
+	Used   int64 `bun:"used"`
+	K      int64 `bun:"k"`
 }
 
-// relaxCommit lets a PostgreSQL transaction commit without waiting for its WAL flush.
-func relaxCommit(ctx context.Context, tx bun.IDB) error {
-	if !isPostgres(tx) {
-		return nil
+// grantSlots grants up to n slots of the tenant's quota row; found is false when the
+// tenant has no row yet.
+func grantSlots(ctx context.Context, db bun.IDB, tenantID string, n, maxActive, qps int64, now time.Time) (slotGrant, bool, error) {
+	window := now.Unix()
+	if isPostgres(db) {
+		var rows []slotGrant
+		err := db.NewRaw(`WITH cur AS (
+			SELECT active, CASE WHEN window_start = ?0 THEN window_count ELSE 0 END AS used
+			FROM tenant_run_quota WHERE tenant_id = ?1 FOR UPDATE
+		), g AS (
+			SELECT active, used, GREATEST(0, LEAST(?2::bigint, ?3::bigint - active, ?4::bigint - used)) AS k FROM cur
+		), u AS (
+			UPDATE tenant_run_quota SET active = g.active + g.k, window_start = ?0, window_count = g.used + g.k, updated_ms = ?5
+			FROM g WHERE tenant_id = ?1 AND g.k > 0
+		)
+		SELECT active, used, k FROM g, (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed`,
+			window, tenantID, n, maxActive, qps, now.UnixMilli()).Scan(ctx, &rows)
+		if err != nil || len(rows) == 0 {
+			return slotGrant{}, false, err
+		}
+		return rows[0], true, nil
 	}
-	if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
-		return fmt.Errorf("relax commit: %w", err)
+	var cur []struct {
+		Active      int64 `bun:"active"`
+		WindowStart int64 `bun:"window_start"`
+		WindowCount int64 `bun:"window_count"`
+	}
+	if err := db.NewRaw("SELECT active, window_start, window_count FROM tenant_run_quota WHERE tenant_id = ?", tenantID).Scan(ctx, &cur); err != nil || len(cur) == 0 {
+		return slotGrant{}, false, err
+	}
+	g := slotGrant{Active: cur[0].Active}
+	if cur[0].WindowStart == window {
+		g.Used = cur[0].WindowCount
+	}
+	g.K = max(0, min(n, maxActive-g.Active, qps-g.Used))
+	if g.K > 0 {
+		if _, err := db.NewRaw("UPDATE tenant_run_quota SET active = active + ?, window_start = ?, window_count = ?, updated_ms = ? WHERE tenant_id = ?",
+			g.K, window, g.Used+g.K, now.UnixMilli(), tenantID).Exec(ctx); err != nil {
+			return slotGrant{}, false, err
+		}
+	}
+	return g, true, nil
+}
+
+// ReleaseSlots gives back n concurrent-run slots (runs ended, or their creation
+// failed), like TakeSlots in one statement on PostgreSQL (db the pool) and in a
+// transaction of its own on SQLite.
+func ReleaseSlots(ctx context.Context, db bun.IDB, tenantID string, n int64, now time.Time) error {
+	q := "UPDATE tenant_run_quota SET active = CASE WHEN active > ? THEN active - ? ELSE 0 END, updated_ms = ? WHERE tenant_id = ?"
+	if isPostgres(db) {
+		q += " RETURNING set_config('synchronous_commit', 'off', true)"
+	}
+	if _, err := db.NewRaw(q, n, n, now.UnixMilli(), tenantID).Exec(ctx); err != nil {
+		return fmt.Errorf("release run quota: %w", err)
 	}
 	return nil
 }
@@ -307,6 +327,11 @@ func AppendEvents(ctx context.Context, tx bun.IDB, r *Run, events []NewEvent, no
 // insertEvents writes events with seqs after r.LastSeq and advances r.LastSeq; the caller
 // holds r locked and stores the new last_seq in the same transaction.
 func insertEvents(ctx context.Context, tx bun.IDB, r *Run, events []NewEvent, now time.Time) error {
+	return insertRows(ctx, tx, eventRows(r, events, now))
+}
+
+// eventRows numbers events after r.LastSeq and advances r.LastSeq.
+func eventRows(r *Run, events []NewEvent, now time.Time) []Event {
 	rows := make([]Event, len(events))
 	for i, e := range events {
 		data := string(e.Data)
@@ -315,10 +340,18 @@ func insertEvents(ctx context.Context, tx bun.IDB, r *Run, events []NewEvent, no
 		}
 		rows[i] = Event{RunID: r.ID, Seq: r.LastSeq + int64(i) + 1, TenantID: r.TenantID, Type: e.Type, Data: data, Time: utc(now)}
 	}
+	r.LastSeq += int64(len(events))
+	return rows
+}
+
+// insertRows inserts event rows in one statement.
+func insertRows(ctx context.Context, tx bun.IDB, rows []Event) error {
+	if len(rows) == 0 {
+		return nil
+	}
 	if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
 		return fmt.Errorf("insert run events: %w", err)
 	}
-	r.LastSeq += int64(len(events))
 	return nil
 }
 
@@ -419,33 +452,33 @@ type Transition struct {
 // apply writes t to r (already locked) and appends its event, in tx. Entering a terminal
 // state clears the lease; the caller gives the tenant's quota slot back after commit.
 func apply(ctx context.Context, tx bun.IDB, r *Run, t Transition, now time.Time) error {
+	rows := transit(r, t, now)
+	if err := saveRuns(ctx, tx, []*Run{r}); err != nil {
+		return err
+	}
+	return insertRows(ctx, tx, rows)
+}
+
+// transit applies t to r in memory (r is locked, so its values are current) and returns
+// the events that record it: t.Before, then t's own event, with r's next seqs.
+func transit(r *Run, t Transition, now time.Time) []Event {
 	now = utc(now)
-	q := tx.NewUpdate().Model(r).Set("status = ?", t.To).WherePK()
 	r.Status = t.To
 	if Terminal(t.To) {
-		q = q.Set("ended_at = ?", now).Set("lease_id = NULL").Set("lease_expires_at = NULL")
 		r.EndedAt, r.LeaseID, r.LeaseExpiresAt = &now, nil, nil
 	}
 	if t.Output != nil {
-		q = q.Set("output = ?", *t.Output)
 		r.Output = t.Output
 	}
 	if t.ErrorCode != "" {
-		q = q.Set("error_code = ?", t.ErrorCode).Set("error_message = ?", t.ErrorMessage)
 		r.ErrorCode, r.ErrorMessage = &t.ErrorCode, &t.ErrorMessage
 	}
 	if t.Usage != nil {
-		q = q.Set("prompt_tokens = prompt_tokens + ?", t.Usage[0]).Set("completion_tokens = completion_tokens + ?", t.Usage[1])
 		r.PromptTokens += t.Usage[0]
 		r.CompletionTokens += t.Usage[1]
 	}
 	if t.To == StatusCancelling {
-		q = q.Set("cancel_requested = ?", true)
 		r.CancelRequested = true
-	}
-	q = q.Set("last_seq = ?", r.LastSeq+int64(len(t.Before))+1) // r is locked: its seq is current
-	if _, err := q.Exec(ctx); err != nil {
-		return fmt.Errorf("update run: %w", err)
 	}
 	data := t.EventData
 	if data == nil {
@@ -454,7 +487,32 @@ func apply(ctx context.Context, tx bun.IDB, r *Run, t Transition, now time.Time)
 	if t.ErrorCode != "" {
 		data["error"] = map[string]string{"code": t.ErrorCode, "message": t.ErrorMessage}
 	}
-	return insertEvents(ctx, tx, r, append(t.Before[:len(t.Before):len(t.Before)], NewEvent{Type: t.Event, Data: eventData(data)}), now)
+	return eventRows(r, append(t.Before[:len(t.Before):len(t.Before)], NewEvent{Type: t.Event, Data: eventData(data)}), now)
+}
+
+// transitionColumns are the columns of a run that a transition changes (transit), which
+// saveRuns writes.
+var transitionColumns = []string{"status", "ended_at", "lease_id", "lease_expires_at", "worker_id", "output",
+	"error_code", "error_message", "prompt_tokens", "completion_tokens", "cancel_requested", "last_seq"}
+
+// saveRuns writes the transitionColumns of locked runs: one statement for all of them
+// on PostgreSQL, one each on SQLite.
+func saveRuns(ctx context.Context, tx bun.IDB, runs []*Run) error {
+	if len(runs) == 0 {
+		return nil
+	}
+	if len(runs) > 1 && isPostgres(tx) {
+		if _, err := tx.NewUpdate().Model(&runs).Column(transitionColumns...).Bulk().Exec(ctx); err != nil {
+			return fmt.Errorf("update runs: %w", err)
+		}
+		return nil
+	}
+	for _, r := range runs {
+		if _, err := tx.NewUpdate().Model(r).Column(transitionColumns...).WherePK().Exec(ctx); err != nil {
+			return fmt.Errorf("update run: %w", err)
+		}
+	}
+	return nil
 }
 
 // CancelRun requests cancellation: a queued run is cancelled at once, a running one
@@ -499,14 +557,7 @@ func ClaimRuns(ctx context.Context, tx bun.IDB, workerID string, n int, ttl time
 		Where("(deadline IS NULL OR deadline > ?)", now).
 		OrderExpr("created_at, id").Limit(int64(n))
 	if isPostgres(tx) {
-		q = q.For("UPDATE SKIP LOCKED")
-		// Walk the queue index in order (an index scan stops at the limit and marks the
-		// entries of runs that left the queue dead as it passes them, so the next scan
-		// skips them); a bitmap scan visits every entry, dead ones included, each time,
-		// which grows with the number of runs since the last vacuum.
-		if _, err := tx.ExecContext(ctx, "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off"); err != nil {
-			return nil, fmt.Errorf("plan queue scan: %w", err)
-		}
+		return claimPostgres(ctx, tx, workerID, n, ttl, now)
 	}
 	if err := q.Scan(ctx, &ids); err != nil {
 		return nil, fmt.Errorf("select queued runs: %w", err)
@@ -543,19 +594,71 @@ func ClaimRuns(ctx context.Context, tx bun.IDB, workerID string, n int, ttl time
 	return out, nil
 }
 
-// lockLeased loads the run a lease is for and checks the lease is current: same lease id
-// and fencing token, the run still active, the lease not lapsed.
+// claimPostgres is ClaimRuns in one statement: the claim, the updates and the
+// run.started events, each run with one of n lease ids made beforehand.
+func claimPostgres(ctx context.Context, tx bun.IDB, workerID string, n int, ttl time.Duration, now time.Time) ([]*Run, error) {
+	// Walk the queue index in order (an index scan stops at the limit and marks the
+	// entries of runs that left the queue dead as it passes them, so the next scan skips
+	// them); a bitmap scan visits every entry, dead ones included, each time, which grows
+	// with the number of runs since the last vacuum.
+	if _, err := tx.ExecContext(ctx, "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off"); err != nil {
+		return nil, fmt.Errorf("plan queue scan: %w", err)
+	}
+	leases := make([]string, n)
+	for i := range leases {
+		leases[i] = NewLeaseID(now)
+	}
+	worker, err := json.Marshal(workerID)
+	if err != nil {
+		return nil, err
+	}
+	var runs []*Run
+	err = tx.NewRaw(`WITH c AS (
+		SELECT id, created_at FROM runs
+		WHERE status = ?0 AND (deadline IS NULL OR deadline > ?1)
+		ORDER BY created_at, id LIMIT ?2 FOR UPDATE SKIP LOCKED
+	), l AS (
+		SELECT id, row_number() OVER (ORDER BY created_at, id) AS rn FROM c
+	), u AS (
+		UPDATE runs AS r SET status = ?3, attempt = r.attempt + 1, lease_id = (?4::text[])[l.rn],
+			lease_expires_at = ?5, worker_id = ?6, started_at = COALESCE(r.started_at, ?1),
+			last_batch_id = NULL, last_seq = r.last_seq + 1
+		FROM l WHERE r.id = l.id
+		RETURNING r.*
+	), ins AS (
+		INSERT INTO run_events (run_id, seq, tenant_id, type, data, time)
+		SELECT id, last_seq, tenant_id, ?7, '{"attempt":' || attempt || ',"worker_id":' || ?8 || '}', ?1 FROM u
+	)
+	SELECT * FROM u ORDER BY created_at, id`,
+		StatusQueued, now, n, StatusRunning, pgdialect.Array(leases), now.Add(ttl), workerID, EventStarted, string(worker)).Scan(ctx, &runs)
+	if err != nil {
+		return nil, fmt.Errorf("lease runs: %w", err)
+	}
+	for _, r := range runs {
+		r.Normalize()
+	}
+	return runs, nil
+}
+
+// lockLeased loads the run a lease is for and checks the lease is current
+// (leaseCurrent).
 func lockLeased(ctx context.Context, tx bun.IDB, runID, leaseID string, token int32, now time.Time) (*Run, error) {
 	r, err := lockRun(ctx, tx, runID)
 	if err != nil {
 		return nil, err
 	}
+	return r, leaseCurrent(r, leaseID, token, now)
+}
+
+// leaseCurrent returns ErrLeaseLost unless the lease is r's current one: same lease id
+// and fencing token, the run still active, the lease not lapsed.
+func leaseCurrent(r *Run, leaseID string, token int32, now time.Time) error {
 	if r.LeaseID == nil || *r.LeaseID != leaseID || r.Attempt != token ||
 		(r.Status != StatusRunning && r.Status != StatusCancelling) ||
 		r.LeaseExpiresAt == nil || !r.LeaseExpiresAt.After(utc(now)) {
-		return r, ErrLeaseLost
+		return ErrLeaseLost
 	}
-	return r, nil
+	return nil
 }
 
 // Heartbeat extends a current lease to now+ttl, in one statement: the lease must be the
@@ -657,30 +760,85 @@ func AppendLeased(ctx context.Context, db bun.IDB, runID, leaseID string, token 
 	return r, true, nil
 }
 
-// CompleteRun ends a leased run with its output, after the worker's last events.
-func CompleteRun(ctx context.Context, tx bun.IDB, runID, leaseID string, token int32, output string, usage [2]int64, events []NewEvent, now time.Time) (*Run, error) {
-	r, err := lockLeased(ctx, tx, runID, leaseID, token, now)
-	if err != nil {
-		return nil, err
-	}
-	err = apply(ctx, tx, r, Transition{To: StatusCompleted, Event: EventCompleted, Output: &output, Usage: &usage, Before: events,
-		EventData: map[string]any{"output": output, "usage": map[string]int64{"prompt_tokens": r.PromptTokens + usage[0], "completion_tokens": r.CompletionTokens + usage[1]}}}, now)
-	return r, err
+// LeasedEnd is a worker's report that its run ended: completed with Output, or, when
+// Failed, failed with the error (cancelled if cancellation was requested), after the
+// worker's last Events.
+type LeasedEnd struct {
+	RunID, LeaseID          string
+	Token                   int32
+	Failed                  bool
+	Output                  string
+	ErrorCode, ErrorMessage string
+	Usage                   [2]int64
+	Events                  []NewEvent
 }
 
-// FailRun ends a leased run with an error, after the worker's last events; a run whose
-// cancellation was requested ends cancelled.
-func FailRun(ctx context.Context, tx bun.IDB, runID, leaseID string, token int32, code, message string, usage [2]int64, events []NewEvent, now time.Time) (*Run, error) {
-	r, err := lockLeased(ctx, tx, runID, leaseID, token, now)
+func (e LeasedEnd) transition(r *Run) Transition {
+	switch {
+	case !e.Failed:
+		return Transition{To: StatusCompleted, Event: EventCompleted, Output: &e.Output, Usage: &e.Usage, Before: e.Events,
+			EventData: map[string]any{"output": e.Output, "usage": map[string]int64{"prompt_tokens": r.PromptTokens + e.Usage[0], "completion_tokens": r.CompletionTokens + e.Usage[1]}}}
+	case r.Status == StatusCancelling:
+		return Transition{To: StatusCancelled, Event: EventCancelled, Usage: &e.Usage, Before: e.Events, EventData: map[string]any{"reason": "cancel_requested"}}
+	default:
+		return Transition{To: StatusFailed, Event: EventFailed, ErrorCode: e.ErrorCode, ErrorMessage: e.ErrorMessage, Usage: &e.Usage, Before: e.Events}
+	}
+}
+
+// EndLeased ends the runs of several leases in tx, with one lock, one update and one
+// insert of events for all of them on PostgreSQL. runs[i] is the run ends[i] ended and
+// errs[i] is nil, or errs[i] says why it did not: ErrNotFound, or ErrLeaseLost (the
+// lease is not current; also for a second end of one run in ends). err is a failure of
+// the whole.
+func EndLeased(ctx context.Context, tx bun.IDB, ends []LeasedEnd, now time.Time) (runs []*Run, errs []error, err error) {
+	ids := make([]string, len(ends))
+	for i, e := range ends {
+		ids[i] = e.RunID
+	}
+	var locked []*Run
+	q := tx.NewSelect().Model(&locked).Where("id IN (?)", bun.In(ids)).OrderExpr("id") // one lock order for all groups
+	if err := forUpdate(tx, q).Scan(ctx); err != nil {
+		return nil, nil, fmt.Errorf("lock runs: %w", err)
+	}
+	byID := make(map[string]*Run, len(locked))
+	for _, r := range locked {
+		r.Normalize()
+		byID[r.ID] = r
+	}
+	runs, errs = make([]*Run, len(ends)), make([]error, len(ends))
+	var (
+		ended []*Run
+		rows  []Event
+	)
+	for i, e := range ends {
+		r := byID[e.RunID]
+		if r == nil {
+			errs[i] = ErrNotFound
+			continue
+		}
+		if errs[i] = leaseCurrent(r, e.LeaseID, e.Token, now); errs[i] != nil {
+			continue
+		}
+		rows = append(rows, transit(r, e.transition(r), now)...)
+		runs[i] = r
+		ended = append(ended, r)
+	}
+	if err := saveRuns(ctx, tx, ended); err != nil {
+		return nil, nil, err
+	}
+	if err := insertRows(ctx, tx, rows); err != nil {
+		return nil, nil, err
+	}
+	return runs, errs, nil
+}
+
+// EndLeasedRun ends one leased run (EndLeased).
+func EndLeasedRun(ctx context.Context, tx bun.IDB, end LeasedEnd, now time.Time) (*Run, error) {
+	runs, errs, err := EndLeased(ctx, tx, []LeasedEnd{end}, now)
 	if err != nil {
 		return nil, err
 	}
-	t := Transition{To: StatusFailed, Event: EventFailed, ErrorCode: code, ErrorMessage: message, Usage: &usage, Before: events}
-	if r.Status == StatusCancelling {
-		t = Transition{To: StatusCancelled, Event: EventCancelled, Usage: &usage, Before: events, EventData: map[string]any{"reason": "cancel_requested"}}
-	}
-	err = apply(ctx, tx, r, t, now)
-	return r, err
+	return runs[0], errs[0]
 }
 
 // Expiry is what a sweep did to one run.
@@ -722,10 +880,7 @@ func ExpireLeases(ctx context.Context, tx bun.IDB, limit int, now time.Time) ([]
 			t = Transition{To: StatusFailed, Event: EventFailed, ErrorCode: "lease_expired",
 				ErrorMessage: fmt.Sprintf("the worker's lease lapsed on attempt %d of %d", r.Attempt, r.MaxAttempts)}
 		default:
-			if _, err := tx.NewUpdate().Model(r).Set("lease_id = NULL").Set("lease_expires_at = NULL").Set("worker_id = NULL").WherePK().Exec(ctx); err != nil {
-				return nil, fmt.Errorf("clear lease: %w", err)
-			}
-			r.LeaseID, r.LeaseExpiresAt, r.WorkerID = nil, nil, nil
+			r.LeaseID, r.LeaseExpiresAt, r.WorkerID = nil, nil, nil // apply writes them
 			t = Transition{To: StatusQueued, Event: EventQueued, EventData: map[string]any{"attempt": r.Attempt, "reason": "lease_expired"}}
 		}
 		if err := apply(ctx, tx, r, t, now); err != nil {

@@ -84,16 +84,17 @@ func TestFencing(t *testing.T) {
 		require.Len(t, leased, 1)
 		lease := *leased[0].LeaseID
 		err := d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-			_, err := store.CompleteRun(ctx, tx, id, lease, leased[0].Attempt+1, "forged", [2]int64{}, nil, time.Now())
+			_, err := store.EndLeasedRun(ctx, tx, store.LeasedEnd{RunID: id, LeaseID: lease, Token: leased[0].Attempt + 1, Output: "forged"}, time.Now())
 			return err
 		})
 		require.ErrorIs(t, err, store.ErrLeaseLost)
 		require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-			_, err := store.CompleteRun(ctx, tx, id, lease, leased[0].Attempt, "real", [2]int64{1, 2}, []store.NewEvent{{Type: "model.message"}}, time.Now())
+			_, err := store.EndLeasedRun(ctx, tx, store.LeasedEnd{RunID: id, LeaseID: lease, Token: leased[0].Attempt, Output: "real",
+				Usage: [2]int64{1, 2}, Events: []store.NewEvent{{Type: "model.message"}}}, time.Now())
 			return err
 		}))
 		err = d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-			_, err := store.CompleteRun(ctx, tx, id, lease, leased[0].Attempt, "again", [2]int64{}, nil, time.Now())
+			_, err := store.EndLeasedRun(ctx, tx, store.LeasedEnd{RunID: id, LeaseID: lease, Token: leased[0].Attempt, Output: "again"}, time.Now())
 			return err
 		})
 		require.ErrorIs(t, err, store.ErrLeaseLost, "a completed run's lease is gone")
@@ -122,8 +123,8 @@ func TestTakeSlotConcurrent(t *testing.T) {
 		var wg sync.WaitGroup
 		for range takers {
 			wg.Go(func() {
-				err := d.InTx(context.Background(), func(ctx context.Context, tx bun.Tx) error {
-					return store.TakeSlot(ctx, tx, "tnt_slots", store.Quota{MaxActive: limit}, time.Now())
+				err := quota(d, func(ctx context.Context, idb bun.IDB) error {
+					return store.TakeSlot(ctx, idb, "tnt_slots", store.Quota{MaxActive: limit}, time.Now())
 				})
 				mu.Lock()
 				defer mu.Unlock()
@@ -142,24 +143,34 @@ func TestTakeSlotConcurrent(t *testing.T) {
 		require.Equal(t, limit, took)
 		require.Equal(t, takers-limit, refused)
 
-		require.NoError(t, d.InTx(context.Background(), func(ctx context.Context, tx bun.Tx) error {
-			return store.ReleaseSlots(ctx, tx, "tnt_slots", 1, time.Now())
+		require.NoError(t, quota(d, func(ctx context.Context, idb bun.IDB) error {
+			return store.ReleaseSlots(ctx, idb, "tnt_slots", 1, time.Now())
 		}))
-		require.NoError(t, d.InTx(context.Background(), func(ctx context.Context, tx bun.Tx) error {
-			return store.TakeSlot(ctx, tx, "tnt_slots", store.Quota{MaxActive: limit}, time.Now())
+		require.NoError(t, quota(d, func(ctx context.Context, idb bun.IDB) error {
+			return store.TakeSlot(ctx, idb, "tnt_slots", store.Quota{MaxActive: limit}, time.Now())
 		}), "a released slot can be taken again")
 
 		// No run exists, so once the tenant is quiet reconciliation resets the count.
 		n, err := store.ReconcileSlots(context.Background(), d.DB, 0, time.Now().Add(time.Second))
 		require.NoError(t, err)
 		require.EqualValues(t, 1, n)
-		require.NoError(t, d.InTx(context.Background(), func(ctx context.Context, tx bun.Tx) error {
-			return store.TakeSlot(ctx, tx, "tnt_slots", store.Quota{MaxActive: 1}, time.Now())
+		require.NoError(t, quota(d, func(ctx context.Context, idb bun.IDB) error {
+			return store.TakeSlot(ctx, idb, "tnt_slots", store.Quota{MaxActive: 1}, time.Now())
 		}))
 	})
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// quota runs fn as the orchestrator does (Service.quotaWrite): on the pool on
+// PostgreSQL, in a transaction on SQLite.
+func quota(d *db.DB, fn func(ctx context.Context, idb bun.IDB) error) error {
+	ctx := context.Background()
+	if d.Dialect == db.DialectPostgres {
+		return fn(ctx, d.DB)
+	}
+	return d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error { return fn(ctx, tx) })
+}
 
 // Concurrent first takers of a tenant's slots, racing to create its quota row, all
 // succeed when nothing limits them (a row created meanwhile is not a refusal).
@@ -172,8 +183,8 @@ func TestTakeSlotFirstRace(t *testing.T) {
 			errs := make([]error, 20)
 			for i := range errs {
 				wg.Go(func() {
-					errs[i] = d.InTx(context.Background(), func(ctx context.Context, tx bun.Tx) error {
-						return store.TakeSlot(ctx, tx, tenant, store.Quota{}, time.Now())
+					errs[i] = quota(d, func(ctx context.Context, idb bun.IDB) error {
+						return store.TakeSlot(ctx, idb, tenant, store.Quota{}, time.Now())
 					})
 				})
 			}
@@ -272,15 +283,14 @@ func TestAppendLeasedFastPath(t *testing.T) {
 func TestTakeSlotsForAGroup(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
-		ctx := context.Background()
 		take := func(tenant string, q store.Quota, n int64, now time.Time) (int64, *store.QuotaError) {
 			var (
 				k  int64
 				qe *store.QuotaError
 			)
-			require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			require.NoError(t, quota(d, func(ctx context.Context, idb bun.IDB) error {
 				var err error
-				k, qe, err = store.TakeSlots(ctx, tx, tenant, q, n, now)
+				k, qe, err = store.TakeSlots(ctx, idb, tenant, q, n, now)
 				return err
 			}))
 			return k, qe
@@ -296,8 +306,8 @@ func TestTakeSlotsForAGroup(t *testing.T) {
 		k, qe = take("tnt_group_a", active, 1, now)
 		require.Zero(t, k)
 		require.ErrorIs(t, qe, store.ErrQuotaActive)
-		require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-			return store.ReleaseSlots(ctx, tx, "tnt_group_a", 2, now)
+		require.NoError(t, quota(d, func(ctx context.Context, idb bun.IDB) error {
+			return store.ReleaseSlots(ctx, idb, "tnt_group_a", 2, now)
 		}))
 		k, qe = take("tnt_group_a", active, 2, now)
 		require.Equal(t, int64(2), k, "the two given back are free again")
@@ -311,5 +321,101 @@ func TestTakeSlotsForAGroup(t *testing.T) {
 		k, qe = take("tnt_group_b", rate, 3, now.Add(time.Second))
 		require.Equal(t, int64(3), k, "a new second, a new window")
 		require.Nil(t, qe)
+	})
+}
+
+// EndLeased ends a group of leased runs at once: each end whose lease is current ends
+// its run (completed, failed, or cancelled when cancellation was requested) with its
+// events; a stale token, an unknown run and a second end of one run get their own error
+// and change nothing.
+func TestEndLeasedGroup(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		ids := createRuns(t, d, "tnt_ends", 4)
+		var leased []*store.Run
+		require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			var err error
+			leased, err = store.ClaimRuns(ctx, tx, "w", 4, time.Minute, time.Now())
+			return err
+		}))
+		require.Len(t, leased, 4)
+		byID := map[string]*store.Run{}
+		for _, r := range leased {
+			require.Equal(t, store.StatusRunning, r.Status)
+			require.Equal(t, int32(1), r.Attempt)
+			require.Equal(t, "w", *r.WorkerID)
+			byID[r.ID] = r
+		}
+		require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			_, _, err := store.CancelRun(ctx, tx, "tnt_ends", ids[2], time.Now())
+			return err
+		}))
+		end := func(i int) store.LeasedEnd {
+			r := byID[ids[i]]
+			return store.LeasedEnd{RunID: r.ID, LeaseID: *r.LeaseID, Token: r.Attempt}
+		}
+		ok := end(0)
+		ok.Output, ok.Usage, ok.Events = "done", [2]int64{3, 4}, []store.NewEvent{{Type: "model.message", Data: []byte(`{"content":"done"}`)}}
+		failed := end(1)
+		failed.Failed, failed.ErrorCode, failed.ErrorMessage = true, "tool_error", "boom"
+		cancelled := end(2)
+		cancelled.Failed, cancelled.ErrorCode = true, "cancelled"
+		stale := end(3)
+		stale.Token++
+		unknown := store.LeasedEnd{RunID: "run_unknown", LeaseID: "lse_x", Token: 1}
+		var (
+			runs []*store.Run
+			errs []error
+		)
+		require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			var err error
+			runs, errs, err = store.EndLeased(ctx, tx, []store.LeasedEnd{ok, failed, cancelled, stale, unknown, ok}, time.Now())
+			return err
+		}))
+		require.NoError(t, errs[0])
+		require.NoError(t, errs[1])
+		require.NoError(t, errs[2])
+		require.ErrorIs(t, errs[3], store.ErrLeaseLost)
+		require.ErrorIs(t, errs[4], store.ErrNotFound)
+		require.ErrorIs(t, errs[5], store.ErrLeaseLost, "a second end of one run")
+
+		want := []struct {
+			status, lastEvent string
+			seqs              int
+		}{{store.StatusCompleted, store.EventCompleted, 4}, {store.StatusFailed, store.EventFailed, 3}, {store.StatusCancelled, store.EventCancelled, 4}, {store.StatusRunning, store.EventStarted, 2}}
+		for i, w := range want {
+			r, err := store.GetRun(ctx, d.DB, "tnt_ends", ids[i])
+			require.NoError(t, err)
+			require.Equal(t, w.status, r.Status, "run %d", i)
+			evs, err := store.ListEvents(ctx, d.DB, ids[i], 0, 100)
+			require.NoError(t, err)
+			require.Len(t, evs, w.seqs, "run %d", i)
+			for k, e := range evs {
+				require.Equal(t, int64(k+1), e.Seq)
+			}
+			require.Equal(t, w.lastEvent, evs[len(evs)-1].Type)
+			require.Equal(t, int64(w.seqs), r.LastSeq)
+			if i < 3 {
+				require.Equal(t, r.Status, runs[i].Status)
+				require.Nil(t, r.LeaseID, "an ended run has no lease")
+				require.NotNil(t, r.EndedAt)
+			}
+		}
+		r, err := store.GetRun(ctx, d.DB, "tnt_ends", ids[0])
+		require.NoError(t, err)
+		require.Equal(t, "done", *r.Output)
+		require.Equal(t, [2]int64{3, 4}, [2]int64{r.PromptTokens, r.CompletionTokens})
+		require.Nil(t, r.ErrorCode)
+		r, err = store.GetRun(ctx, d.DB, "tnt_ends", ids[1])
+		require.NoError(t, err)
+		require.Equal(t, "tool_error", *r.ErrorCode)
+		require.Equal(t, "boom", *r.ErrorMessage)
+		require.Nil(t, r.Output)
+		evs, err := store.ListEvents(ctx, d.DB, ids[2], 0, 100)
+		require.NoError(t, err)
+		require.Equal(t, []string{store.EventQueued, store.EventStarted, store.EventCancelling, store.EventCancelled},
+			[]string{evs[0].Type, evs[1].Type, evs[2].Type, evs[3].Type})
+		require.JSONEq(t, `{"attempt":1,"worker_id":"w"}`, evs[1].Data)
 	})
 }

@@ -1,0 +1,1 @@
+{{if .Postgres}}ALTER TABLE runs RESET (fillfactor);{{end}}
