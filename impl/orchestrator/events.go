@@ -1,13 +1,13 @@
 package orchestrator
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-faster/jx"
@@ -37,16 +37,11 @@ func (s *Service) GetRunEvents(ctx context.Context, params orchestratorapi.GetRu
 	}
 	httpserver.SetHeader(ctx, "Cache-Control", "no-cache")
 	httpserver.SetHeader(ctx, "X-Accel-Buffering", "no")
-	pr, pw := io.Pipe()
-	sub := s.hub.Subscribe(r.ID, r.LastSeq)
 	s.metrics.sseSubscribers.Inc()
-	go func() {
-		defer s.metrics.sseSubscribers.Dec()
-		defer sub.Close()
-		err := s.streamEvents(ctx, r, sub, after, pw)
-		_ = pw.CloseWithError(err)
-	}()
-	return &orchestratorapi.GetRunEventsOKTextEventStream{Data: pr}, nil
+	es := &eventStream{s: s, ctx: ctx, run: r, sub: s.hub.Subscribe(r.ID, r.LastSeq), after: after,
+		keepalive: time.NewTicker(s.cfg.SSEKeepalive)}
+	es.buf.WriteString("retry: 1000\n\n") // how long a client waits before reconnecting
+	return &orchestratorapi.GetRunEventsOKTextEventStream{Data: es}, nil
 }
 
 func (s *Service) eventPage(ctx context.Context, r *store.Run, after int64, limit int) (*orchestratorapi.RunEventPage, error) {
@@ -80,26 +75,47 @@ func eventToAPI(e store.Event) orchestratorapi.RunEvent {
 	return orchestratorapi.RunEvent{RunID: orchestratorapi.RunId(e.RunID), Seq: e.Seq, Type: e.Type, Data: data, Time: e.Time}
 }
 
-// streamEvents writes every event with seq > after as SSE, replaying from storage and
-// then following the hub, until the terminal event, the client leaving, or an error.
-func (s *Service) streamEvents(ctx context.Context, r *store.Run, sub interface {
-	Since(int64) ([]store.Event, <-chan struct{}, bool)
-}, after int64, w io.Writer) error {
-	bw := bufio.NewWriterSize(w, 8<<10)
-	keepalive := time.NewTicker(s.cfg.SSEKeepalive)
-	defer keepalive.Stop()
-	// Tell the client how long to wait before reconnecting.
-	if _, err := bw.WriteString("retry: 1000\n\n"); err != nil {
-		return err
+// eventStream is a run's SSE stream: every event with seq > after, replayed from
+// storage and then following the hub, until the terminal event, the client leaving, or
+// an error. It is read by the goroutine that writes the response (ogen copies it to the
+// connection, which flushes after every write): Read blocks until there is something to
+// send, so there is no goroutine or pipe per subscriber in between.
+type eventStream struct {
+	s   *Service
+	ctx context.Context
+	run *store.Run
+	sub interface {
+		Since(int64) ([]store.Event, <-chan struct{}, bool)
+		Close()
 	}
-	if err := bw.Flush(); err != nil {
-		return err
+	after     int64
+	keepalive *time.Ticker
+	buf       bytes.Buffer // formatted, not yet read
+	ended     bool         // the terminal event is in buf
+	closeOnce sync.Once
+}
+
+// Read implements io.Reader.
+func (es *eventStream) Read(p []byte) (int, error) {
+	for es.buf.Len() == 0 {
+		if es.ended {
+			return 0, io.EOF
+		}
+		if err := es.fill(); err != nil {
+			return 0, err
+		}
 	}
+	return es.buf.Read(p)
+}
+
+// fill formats the events after es.after into es.buf, waiting for the next when there
+// are none yet (or writing a keepalive comment when the wait is long).
+func (es *eventStream) fill() error {
 	for {
-		evs, changed, covered := sub.Since(after)
+		evs, changed, covered := es.sub.Since(es.after)
 		if !covered {
 			var err error
-			if evs, err = store.ListEvents(ctx, s.db.DB, r.ID, after, 500); err != nil {
+			if evs, err = store.ListEvents(es.ctx, es.s.db.DB, es.run.ID, es.after, 500); err != nil {
 				return err
 			}
 			if len(evs) == 500 {
@@ -107,34 +123,44 @@ func (s *Service) streamEvents(ctx context.Context, r *store.Run, sub interface 
 			}
 		}
 		for _, e := range evs {
-			if e.Seq <= after {
+			if e.Seq <= es.after {
 				continue
 			}
-			writeSSE(bw, e)
-			after = e.Seq
+			writeSSE(&es.buf, e)
+			es.after = e.Seq
 			if isTerminalEvent(e.Type) {
-				return bw.Flush()
+				es.ended = true
+				return nil
 			}
 		}
-		if err := bw.Flush(); err != nil {
-			return err
+		if es.buf.Len() > 0 {
+			return nil
 		}
 		select {
 		case <-changed:
-		case <-keepalive.C:
-			if _, err := bw.WriteString(": keepalive\n\n"); err != nil {
-				return err
-			}
-		case <-ctx.Done():
-			return ctx.Err()
+		case <-es.keepalive.C:
+			es.buf.WriteString(": keepalive\n\n")
+			return nil
+		case <-es.ctx.Done():
+			return es.ctx.Err()
 		}
 	}
+}
+
+// Close implements io.Closer (ogen closes the stream when the response ends).
+func (es *eventStream) Close() error {
+	es.closeOnce.Do(func() {
+		es.keepalive.Stop()
+		es.sub.Close()
+		es.s.metrics.sseSubscribers.Dec()
+	})
+	return nil
 }
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // writeSSE writes one event: id is the seq, event the type, data one JSON line.
-func writeSSE(w *bufio.Writer, e store.Event) {
+func writeSSE(w *bytes.Buffer, e store.Event) {
 	w.WriteString("id: ")
 	w.WriteString(strconv.FormatInt(e.Seq, 10))
 	w.WriteString("\nevent: ")

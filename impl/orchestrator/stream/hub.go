@@ -5,8 +5,10 @@
 package stream
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -118,13 +120,12 @@ func (s *Sub) Since(after int64) (events []store.Event, changed <-chan struct{},
 	if after < f.base {
 		return nil, f.changed, false
 	}
-	for i := range f.events {
-		if f.events[i].Seq > after {
-			events = append(events, f.events[i:]...)
-			break
-		}
-	}
-	return events, f.changed, true
+	// Every subscriber of a run wakes at once when its events arrive: the lock is held
+	// for a binary search, and the cached events are shared, not copied (f.events only
+	// grows past their end or is replaced, so the slice returned never changes).
+	i, _ := slices.BinarySearchFunc(f.events, after, func(e store.Event, seq int64) int { return cmp.Compare(e.Seq, seq+1) })
+	n := len(f.events)
+	return f.events[i:n:n], f.changed, true
 }
 
 // feed holds the recent events of one watched run.
