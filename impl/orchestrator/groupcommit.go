@@ -22,7 +22,7 @@ import (
 
 // maxCommitters is how many groups of one kind commit at once; maxGroup bounds a group.
 const (
-	maxCommitters = 4
+	maxCommitters = 2
 	maxGroup      = 256
 )
 

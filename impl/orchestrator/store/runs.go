@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect/pgdialect"
 )
 
 // Run states.
@@ -227,22 +226,19 @@ type slotGrant struct {
 func grantSlots(ctx context.Context, db bun.IDB, tenantID string, n, maxActive, qps int64, now time.Time) (slotGrant, bool, error) {
 	window := now.Unix()
 	if isPostgres(db) {
-		var rows []slotGrant
-		err := db.NewRaw(`WITH cur AS (
-			SELECT active, CASE WHEN window_start = ?0 THEN window_count ELSE 0 END AS used
-			FROM tenant_run_quota WHERE tenant_id = ?1 FOR UPDATE
+		var g slotGrant
+		found, err := pgQueryRow(ctx, db, `WITH cur AS (
+			SELECT active, CASE WHEN window_start = $1 THEN window_count ELSE 0 END AS used
+			FROM tenant_run_quota WHERE tenant_id = $2 FOR UPDATE
 		), g AS (
-			SELECT active, used, GREATEST(0, LEAST(?2::bigint, ?3::bigint - active, ?4::bigint - used)) AS k FROM cur
+			SELECT active, used, GREATEST(0, LEAST($3::bigint, $4::bigint - active, $5::bigint - used)) AS k FROM cur
 		), u AS (
-			UPDATE tenant_run_quota SET active = g.active + g.k, window_start = ?0, window_count = g.used + g.k, updated_ms = ?5
-			FROM g WHERE tenant_id = ?1 AND g.k > 0
+			UPDATE tenant_run_quota SET active = g.active + g.k, window_start = $1, window_count = g.used + g.k, updated_ms = $6
+			FROM g WHERE tenant_id = $2 AND g.k > 0
 		)
 		SELECT active, used, k FROM g, (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed`,
-			window, tenantID, n, maxActive, qps, now.UnixMilli()).Scan(ctx, &rows)
-		if err != nil || len(rows) == 0 {
-			return slotGrant{}, false, err
-		}
-		return rows[0], true, nil
+			[]any{window, tenantID, n, maxActive, qps, now.UnixMilli()}, &g.Active, &g.Used, &g.K)
+		return g, found, err
 	}
 	var cur []struct {
 		Active      int64 `bun:"active"`
@@ -612,32 +608,54 @@ func claimPostgres(ctx context.Context, tx bun.IDB, workerID string, n int, ttl 
 	if err != nil {
 		return nil, err
 	}
-	var runs []*Run
-	err = tx.NewRaw(`WITH c AS (
+	rows, err := pgQuery(ctx, tx, `WITH c AS (
 		SELECT id, created_at FROM runs
-		WHERE status = ?0 AND (deadline IS NULL OR deadline > ?1)
-		ORDER BY created_at, id LIMIT ?2 FOR UPDATE SKIP LOCKED
+		WHERE status = 'queued' AND (deadline IS NULL OR deadline > $1)
+		ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED
 	), l AS (
 		SELECT id, row_number() OVER (ORDER BY created_at, id) AS rn FROM c
 	), u AS (
-		UPDATE runs AS r SET status = ?3, attempt = r.attempt + 1, lease_id = (?4::text[])[l.rn],
-			lease_expires_at = ?5, worker_id = ?6, started_at = COALESCE(r.started_at, ?1),
+		UPDATE runs AS r SET status = 'running', attempt = r.attempt + 1, lease_id = ($3::text[])[l.rn],
+			lease_expires_at = $4, worker_id = $5, started_at = COALESCE(r.started_at, $1),
 			last_batch_id = NULL, last_seq = r.last_seq + 1
 		FROM l WHERE r.id = l.id
 		RETURNING r.*
 	), ins AS (
 		INSERT INTO run_events (run_id, seq, tenant_id, type, data, time)
-		SELECT id, last_seq, tenant_id, ?7, '{"attempt":' || attempt || ',"worker_id":' || ?8 || '}', ?1 FROM u
+		SELECT id, last_seq, tenant_id, 'run.started', '{"attempt":' || attempt || ',"worker_id":' || $6 || '}', $1 FROM u
 	)
-	SELECT * FROM u ORDER BY created_at, id`,
-		StatusQueued, now, n, StatusRunning, pgdialect.Array(leases), now.Add(ttl), workerID, EventStarted, string(worker)).Scan(ctx, &runs)
+	SELECT `+runColumns+` FROM u ORDER BY created_at, id`,
+		now, n, leases, now.Add(ttl), workerID, string(worker))
 	if err != nil {
 		return nil, fmt.Errorf("lease runs: %w", err)
 	}
-	for _, r := range runs {
-		r.Normalize()
+	runs, err := scanRuns(rows)
+	if err != nil {
+		return nil, fmt.Errorf("lease runs: %w", err)
 	}
 	return runs, nil
+}
+
+// runColumns are the columns scanRuns reads, in its order.
+const runColumns = `id, tenant_id, agent_id, agent_version, status, input, output, error_code, error_message,
+	attempt, max_attempts, prompt_tokens, completion_tokens, metadata, created_at, started_at, ended_at, deadline,
+	last_seq, lease_id, lease_expires_at, worker_id, cancel_requested, last_batch_id`
+
+// scanRuns reads rows of runColumns and closes rows.
+func scanRuns(rows *sql.Rows) ([]*Run, error) {
+	defer rows.Close()
+	var runs []*Run
+	for rows.Next() {
+		r := new(Run)
+		if err := rows.Scan(&r.ID, &r.TenantID, &r.AgentID, &r.AgentVersion, &r.Status, &r.Input, &r.Output, &r.ErrorCode, &r.ErrorMessage,
+			&r.Attempt, &r.MaxAttempts, &r.PromptTokens, &r.CompletionTokens, &r.Metadata, &r.CreatedAt, &r.StartedAt, &r.EndedAt, &r.Deadline,
+			&r.LastSeq, &r.LeaseID, &r.LeaseExpiresAt, &r.WorkerID, &r.CancelRequested, &r.LastBatchID); err != nil {
+			return nil, err
+		}
+		r.Normalize()
+		runs = append(runs, r)
+	}
+	return runs, rows.Err()
 }
 
 // lockLeased loads the run a lease is for and checks the lease is current
@@ -732,31 +750,25 @@ func AppendLeased(ctx context.Context, db bun.IDB, runID, leaseID string, token 
 		batch = &batchID
 	}
 	n := int64(len(events))
-	var rows []struct {
-		ID              string `bun:"id"`
-		TenantID        string `bun:"tenant_id"`
-		LastSeq         int64  `bun:"last_seq"`
-		CancelRequested bool   `bun:"cancel_requested"`
-	}
-	err := db.NewRaw(`WITH r AS (
-		UPDATE runs SET last_seq = last_seq + ?0, last_batch_id = COALESCE(?1, last_batch_id)
-		WHERE id = ?2 AND lease_id = ?3 AND attempt = ?4 AND status IN (?5, ?6) AND lease_expires_at > ?7
-			AND (?1::text IS NULL OR last_batch_id IS DISTINCT FROM ?1)
+	r := &Run{}
+	found, err := pgQueryRow(ctx, db, `WITH r AS (
+		UPDATE runs SET last_seq = last_seq + $1, last_batch_id = COALESCE($2, last_batch_id)
+		WHERE id = $3 AND lease_id = $4 AND attempt = $5 AND status IN ('running', 'cancelling') AND lease_expires_at > $6
+			AND ($2::text IS NULL OR last_batch_id IS DISTINCT FROM $2)
 		RETURNING id, tenant_id, last_seq, cancel_requested
 	), ins AS (
 		INSERT INTO run_events (run_id, seq, tenant_id, type, data, time)
-		SELECT r.id, r.last_seq - ?0 + e.ord, r.tenant_id, e.type, e.data, ?7
-		FROM r, unnest(?8::text[], ?9::text[]) WITH ORDINALITY AS e(type, data, ord)
+		SELECT r.id, r.last_seq - $1 + e.ord, r.tenant_id, e.type, e.data, $6
+		FROM r, unnest($7::text[], $8::text[]) WITH ORDINALITY AS e(type, data, ord)
 	)
 	SELECT id, tenant_id, last_seq, cancel_requested FROM r`,
-		n, batch, runID, leaseID, token, StatusRunning, StatusCancelling, now, pgdialect.Array(types), pgdialect.Array(datas)).Scan(ctx, &rows)
+		[]any{n, batch, runID, leaseID, token, now, types, datas}, &r.ID, &r.TenantID, &r.LastSeq, &r.CancelRequested)
 	if err != nil {
 		return nil, false, fmt.Errorf("append run events: %w", err)
 	}
-	if len(rows) == 0 {
+	if !found {
 		return nil, false, nil
 	}
-	r := &Run{ID: rows[0].ID, TenantID: rows[0].TenantID, LastSeq: rows[0].LastSeq, CancelRequested: rows[0].CancelRequested}
 	return r, true, nil
 }
 
