@@ -49,35 +49,63 @@ func (s *Service) LeaseRuns(ctx context.Context, req *orchestratorapi.LeaseInput
 	}
 }
 
-func (s *Service) claim(ctx context.Context, workerID string, n int) ([]orchestratorapi.LeasedRun, error) {
-	var (
-		runs   []*store.Run
-		agents []store.Agent
-		steps  [][]store.Event
-	)
+// leaseJob is a lease request's claim, waiting for its group (commitLeases): a queued
+// run wakes every waiting lease request at once, and their claims are one statement.
+type leaseJob struct {
+	req    store.ClaimRequest
+	runs   []*store.Run
+	agents []store.Agent   // the agent version of each run
+	steps  [][]store.Event // of each resumed run, the steps earlier attempts recorded
+	err    error
+	done   chan struct{}
+}
+
+// commitLeases claims runs for a group of lease requests in one transaction.
+func (s *Service) commitLeases(group []*leaseJob) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	reqs := make([]store.ClaimRequest, len(group))
+	for i, j := range group {
+		reqs[i] = j.req
+	}
 	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		var err error
-		runs, err = store.ClaimRuns(ctx, tx, workerID, n, s.cfg.LeaseTTL, s.now())
+		claimed, err := store.Claim(ctx, tx, reqs, s.cfg.LeaseTTL, s.now())
 		if err != nil {
 			return err
 		}
-		agents = make([]store.Agent, len(runs))
-		steps = make([][]store.Event, len(runs))
-		for i, r := range runs {
-			if agents[i], err = s.versions.get(ctx, tx, r); err != nil {
-				return err
-			}
-			if r.Attempt > 1 { // resuming: the steps earlier attempts recorded
-				if steps[i], err = store.StepEvents(ctx, tx, r.ID); err != nil {
+		for i, j := range group {
+			j.runs = claimed[i]
+			j.agents = make([]store.Agent, len(j.runs))
+			j.steps = make([][]store.Event, len(j.runs))
+			for k, r := range j.runs {
+				if j.agents[k], err = s.versions.get(ctx, tx, r); err != nil {
 					return err
+				}
+				if r.Attempt > 1 {
+					if j.steps[k], err = store.StepEvents(ctx, tx, r.ID); err != nil {
+						return err
+					}
 				}
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	for _, j := range group {
+		if err != nil {
+			j.runs, j.err = nil, err
+		}
+		close(j.done)
 	}
+}
+
+func (s *Service) claim(ctx context.Context, workerID string, n int) ([]orchestratorapi.LeasedRun, error) {
+	j := &leaseJob{req: store.ClaimRequest{WorkerID: workerID, N: n}, done: make(chan struct{})}
+	s.leases.add(j)
+	<-j.done
+	if j.err != nil {
+		return nil, j.err
+	}
+	runs, agents, steps := j.runs, j.agents, j.steps
 	out := make([]orchestratorapi.LeasedRun, len(runs))
 	for i, r := range runs {
 		access, err := s.runToken(r)

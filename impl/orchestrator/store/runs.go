@@ -543,46 +543,87 @@ type Lease struct {
 }
 
 // ClaimRuns leases up to n queued runs, oldest first, to workerID until now+ttl, moving
-// them to running with attempt+1 and a run.started event each. On PostgreSQL concurrent
-// claimers skip each other's rows (FOR UPDATE SKIP LOCKED).
+// them to running with attempt+1 and a run.started event each: Claim for one worker.
 func ClaimRuns(ctx context.Context, tx bun.IDB, workerID string, n int, ttl time.Duration, now time.Time) ([]*Run, error) {
+	runs, err := Claim(ctx, tx, []ClaimRequest{{WorkerID: workerID, N: n}}, ttl, now)
+	if err != nil {
+		return nil, err
+	}
+	return runs[0], nil
+}
+
+// ClaimRequest asks for up to N runs for a worker.
+type ClaimRequest struct {
+	WorkerID string
+	N        int
+}
+
+// Claim leases queued runs, oldest first, for several lease requests at once: runs[i]
+// are those of reqs[i], each leased to its worker until now+ttl, moved to running with
+// attempt+1 and a run.started event. The oldest runs go to the first requests. On
+// PostgreSQL it is one statement, and concurrent claimers skip each other's rows (FOR
+// UPDATE SKIP LOCKED).
+func Claim(ctx context.Context, tx bun.IDB, reqs []ClaimRequest, ttl time.Duration, now time.Time) ([][]*Run, error) {
 	now = utc(now)
+	var (
+		workers []string // the worker of each slot, in order
+		owner   []int    // the request of each slot
+	)
+	for i, r := range reqs {
+		for range r.N {
+			workers = append(workers, r.WorkerID)
+			owner = append(owner, i)
+		}
+	}
+	var runs []*Run
+	var err error
+	if isPostgres(tx) {
+		runs, err = claimPostgres(ctx, tx, workers, ttl, now)
+	} else {
+		runs, err = claimEach(ctx, tx, workers, ttl, now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]*Run, len(reqs))
+	for i, r := range runs { // runs[i] went to slot i
+		out[owner[i]] = append(out[owner[i]], r)
+	}
+	return out, nil
+}
+
+// claimEach is Claim on SQLite (whose write lock the transaction holds): one update and
+// one event per run.
+func claimEach(ctx context.Context, tx bun.IDB, workers []string, ttl time.Duration, now time.Time) ([]*Run, error) {
 	var ids []string
-	q := tx.NewSelect().Model((*Run)(nil)).Column("id").
+	err := tx.NewSelect().Model((*Run)(nil)).Column("id").
 		Where("status = ?", StatusQueued).
 		Where("(deadline IS NULL OR deadline > ?)", now).
-		OrderExpr("created_at, id").Limit(int64(n))
-	if isPostgres(tx) {
-		return claimPostgres(ctx, tx, workerID, n, ttl, now)
-	}
-	if err := q.Scan(ctx, &ids); err != nil {
+		OrderExpr("created_at, id").Limit(int64(len(workers))).Scan(ctx, &ids)
+	if err != nil {
 		return nil, fmt.Errorf("select queued runs: %w", err)
 	}
 	out := make([]*Run, 0, len(ids))
 	expires := now.Add(ttl)
-	for _, id := range ids {
+	for i, id := range ids {
 		r := new(Run)
-		leaseID := NewLeaseID(now)
 		err := tx.NewUpdate().Model(r).
 			Set("status = ?", StatusRunning).
 			Set("attempt = attempt + 1").
-			Set("lease_id = ?", leaseID).
+			Set("lease_id = ?", NewLeaseID(now)).
 			Set("lease_expires_at = ?", expires).
-			Set("worker_id = ?", workerID).
+			Set("worker_id = ?", workers[i]).
 			Set("started_at = COALESCE(started_at, ?)", now).
 			Set("last_batch_id = NULL").
 			Set("last_seq = last_seq + 1"). // its run.started event, inserted below
 			Where("id = ? AND status = ?", id, StatusQueued).
 			Returning("*").Scan(ctx)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
 		if err != nil {
 			return nil, fmt.Errorf("lease run: %w", err)
 		}
 		r.Normalize()
 		r.LastSeq-- // insertEvents advances it again
-		if err := insertEvents(ctx, tx, r, []NewEvent{{Type: EventStarted, Data: eventData(map[string]any{"attempt": r.Attempt, "worker_id": workerID})}}, now); err != nil {
+		if err := insertEvents(ctx, tx, r, []NewEvent{{Type: EventStarted, Data: eventData(map[string]any{"attempt": r.Attempt, "worker_id": workers[i]})}}, now); err != nil {
 			return nil, err
 		}
 		out = append(out, r)
@@ -590,9 +631,10 @@ func ClaimRuns(ctx context.Context, tx bun.IDB, workerID string, n int, ttl time
 	return out, nil
 }
 
-// claimPostgres is ClaimRuns in one statement: the claim, the updates and the
-// run.started events, each run with one of n lease ids made beforehand.
-func claimPostgres(ctx context.Context, tx bun.IDB, workerID string, n int, ttl time.Duration, now time.Time) ([]*Run, error) {
+// claimPostgres is Claim in one statement: the claim, the updates and the run.started
+// events, the run in slot i (the i-th oldest claimed) leased to workers[i] with a lease
+// id made beforehand.
+func claimPostgres(ctx context.Context, tx bun.IDB, workers []string, ttl time.Duration, now time.Time) ([]*Run, error) {
 	// Walk the queue index in order (an index scan stops at the limit and marks the
 	// entries of runs that left the queue dead as it passes them, so the next scan skips
 	// them); a bitmap scan visits every entry, dead ones included, each time, which grows
@@ -600,13 +642,15 @@ func claimPostgres(ctx context.Context, tx bun.IDB, workerID string, n int, ttl 
 	if _, err := tx.ExecContext(ctx, "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off"); err != nil {
 		return nil, fmt.Errorf("plan queue scan: %w", err)
 	}
-	leases := make([]string, n)
-	for i := range leases {
+	leases := make([]string, len(workers))
+	quoted := make([]string, len(workers)) // as JSON strings, for the events
+	for i, w := range workers {
 		leases[i] = NewLeaseID(now)
-	}
-	worker, err := json.Marshal(workerID)
-	if err != nil {
-		return nil, err
+		b, err := json.Marshal(w)
+		if err != nil {
+			return nil, err
+		}
+		quoted[i] = string(b)
 	}
 	rows, err := pgQuery(ctx, tx, `WITH c AS (
 		SELECT id, created_at FROM runs
@@ -616,16 +660,16 @@ func claimPostgres(ctx context.Context, tx bun.IDB, workerID string, n int, ttl 
 		SELECT id, row_number() OVER (ORDER BY created_at, id) AS rn FROM c
 	), u AS (
 		UPDATE runs AS r SET status = 'running', attempt = r.attempt + 1, lease_id = ($3::text[])[l.rn],
-			lease_expires_at = $4, worker_id = $5, started_at = COALESCE(r.started_at, $1),
+			lease_expires_at = $4, worker_id = ($5::text[])[l.rn], started_at = COALESCE(r.started_at, $1),
 			last_batch_id = NULL, last_seq = r.last_seq + 1
 		FROM l WHERE r.id = l.id
-		RETURNING r.*
+		RETURNING r.*, l.rn
 	), ins AS (
 		INSERT INTO run_events (run_id, seq, tenant_id, type, data, time)
-		SELECT id, last_seq, tenant_id, 'run.started', '{"attempt":' || attempt || ',"worker_id":' || $6 || '}', $1 FROM u
+		SELECT id, last_seq, tenant_id, 'run.started', '{"attempt":' || attempt || ',"worker_id":' || ($6::text[])[rn] || '}', $1 FROM u
 	)
-	SELECT `+runColumns+` FROM u ORDER BY created_at, id`,
-		now, n, leases, now.Add(ttl), workerID, string(worker))
+	SELECT `+runColumns+` FROM u ORDER BY rn`,
+		now, len(workers), leases, now.Add(ttl), workers, quoted)
 	if err != nil {
 		return nil, fmt.Errorf("lease runs: %w", err)
 	}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -417,5 +418,48 @@ func TestEndLeasedGroup(t *testing.T) {
 		require.Equal(t, []string{store.EventQueued, store.EventStarted, store.EventCancelling, store.EventCancelled},
 			[]string{evs[0].Type, evs[1].Type, evs[2].Type, evs[3].Type})
 		require.JSONEq(t, `{"attempt":1,"worker_id":"w"}`, evs[1].Data)
+	})
+}
+
+// One claim serves several lease requests: the oldest runs go to the first requests,
+// each run is leased to its request's worker (its row and its run.started event say
+// so), and a request left without runs gets none.
+func TestClaimForSeveralRequests(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		ids := createRuns(t, d, "tnt_claims", 6)
+		var got [][]*store.Run
+		require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			var err error
+			got, err = store.Claim(ctx, tx, []store.ClaimRequest{{WorkerID: "w1", N: 2}, {WorkerID: `w"2`, N: 3}, {WorkerID: "w3", N: 5}, {WorkerID: "w4", N: 1}}, time.Minute, time.Now())
+			return err
+		}))
+		require.Len(t, got, 4)
+		want := map[string][]string{"w1": ids[0:2], `w"2`: ids[2:5], "w3": ids[5:6]}
+		leases := map[string]bool{}
+		for i, worker := range []string{"w1", `w"2`, "w3"} {
+			var runIDs []string
+			for _, r := range got[i] {
+				runIDs = append(runIDs, r.ID)
+				require.Equal(t, worker, *r.WorkerID)
+				require.Equal(t, store.StatusRunning, r.Status)
+				require.False(t, leases[*r.LeaseID], "lease ids are unique")
+				leases[*r.LeaseID] = true
+				evs, err := store.ListEvents(ctx, d.DB, r.ID, 1, 10)
+				require.NoError(t, err)
+				require.Len(t, evs, 1)
+				require.Equal(t, store.EventStarted, evs[0].Type)
+				var data struct {
+					Attempt  int32  `json:"attempt"`
+					WorkerID string `json:"worker_id"`
+				}
+				require.NoError(t, json.Unmarshal([]byte(evs[0].Data), &data))
+				require.Equal(t, worker, data.WorkerID)
+				require.Equal(t, int32(1), data.Attempt)
+			}
+			require.Equal(t, want[worker], runIDs, worker)
+		}
+		require.Empty(t, got[3], "no run is left for the last request")
 	})
 }
