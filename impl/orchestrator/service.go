@@ -82,10 +82,11 @@ type Service struct {
 	pg       *stream.Notifier // nil unless PostgreSQL
 	quotas   *quotaCache
 	versions versionCache
-	group    groupCommit        // run creations on PostgreSQL
-	ends     grouper[*endJob]   // runs ended by their workers, on PostgreSQL
-	leases   grouper[*leaseJob] // claims of lease requests
-	releases slotReleases       // quota slots given back
+	group    groupCommit         // run creations on PostgreSQL
+	ends     grouper[*endJob]    // runs ended by their workers, on PostgreSQL
+	leases   grouper[*leaseJob]  // claims of lease requests
+	appends  grouper[*appendJob] // workers' event batches, on PostgreSQL
+	releases slotReleases        // quota slots given back
 	metrics  *metrics
 	// modelPolicy embeds memory items and queries (nil: memory answers 503).
 	modelPolicy *modelpolicyapi.Client
@@ -108,7 +109,7 @@ func New(cfg Config, d *db.DB, auditLog *audit.Logger, auth *tenancy.Authenticat
 		hub: stream.NewHub(d.DB, logger),
 	}
 	s.group.s, s.releases.s = s, s
-	s.group.g.commit, s.ends.commit, s.leases.commit = s.group.commit, s.commitEnds, s.commitLeases
+	s.group.g.commit, s.ends.commit, s.leases.commit, s.appends.commit = s.group.commit, s.commitEnds, s.commitLeases, s.commitAppends
 	s.quotas = newQuotaCache(d.DB, cfg.RunCreateQPS, cfg.ConcurrentRuns, 2*time.Second)
 	if d.Dialect == db.DialectPostgres {
 		s.pg = stream.NewNotifier(d.DB, 5*time.Millisecond, logger)

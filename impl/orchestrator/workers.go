@@ -181,31 +181,63 @@ func (s *Service) AppendRunEvents(ctx context.Context, req *orchestratorapi.Appe
 	if err != nil {
 		return nil, err
 	}
-	runID := string(params.RunID)
-	var (
-		run *store.Run
-		ok  bool
-	)
+	j := &appendJob{batch: store.LeasedAppend{RunID: string(params.RunID), LeaseID: req.LeaseID, Token: req.FencingToken,
+		BatchID: req.BatchID.Or(""), Events: events}, done: make(chan struct{})}
 	if s.db.Dialect == db.DialectPostgres {
-		run, ok, err = store.AppendLeased(ctx, s.db.DB, runID, req.LeaseID, req.FencingToken, req.BatchID.Or(""), events, s.now())
-		if err != nil {
-			return nil, err
+		s.appends.add(j)
+		<-j.done
+	} else {
+		j.run, j.err = s.appendAlone(ctx, j.batch)
+	}
+	if j.err != nil {
+		return nil, leaseLost(j.err)
+	}
+	s.published(j.batch.RunID)
+	return &orchestratorapi.AppendEventsResult{LastSeq: j.run.LastSeq, CancelRequested: j.run.CancelRequested}, nil
+}
+
+// appendJob is a batch of worker events waiting for its group (commitAppends).
+type appendJob struct {
+	batch store.LeasedAppend
+	run   *store.Run
+	err   error
+	done  chan struct{}
+}
+
+// commitAppends appends the batches of a group in one statement
+// (store.AppendLeasedMany); a batch that statement leaves (a lease not current, a
+// repeated batch, a second batch for one run) goes through a transaction of its own,
+// which says why.
+func (s *Service) commitAppends(group []*appendJob) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	batches := make([]store.LeasedAppend, len(group))
+	for i, j := range group {
+		batches[i] = j.batch
+	}
+	runs, err := store.AppendLeasedMany(ctx, s.db.DB, batches, s.now())
+	for i, j := range group {
+		switch {
+		case err != nil:
+			j.err = err
+		case runs[i] != nil:
+			j.run = runs[i]
+		default:
+			j.run, j.err = s.appendAlone(ctx, j.batch)
 		}
+		close(j.done)
 	}
-	if ok {
-		s.published(runID)
-		return &orchestratorapi.AppendEventsResult{LastSeq: run.LastSeq, CancelRequested: run.CancelRequested}, nil
-	}
-	err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+}
+
+// appendAlone appends one batch in a transaction of its own.
+func (s *Service) appendAlone(ctx context.Context, b store.LeasedAppend) (*store.Run, error) {
+	var run *store.Run
+	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		run, err = store.WorkerAppend(ctx, tx, runID, req.LeaseID, req.FencingToken, req.BatchID.Or(""), events, s.now())
+		run, err = store.WorkerAppend(ctx, tx, b.RunID, b.LeaseID, b.Token, b.BatchID, b.Events, s.now())
 		return err
 	})
-	if err != nil {
-		return nil, leaseLost(err)
-	}
-	s.published(runID)
-	return &orchestratorapi.AppendEventsResult{LastSeq: run.LastSeq, CancelRequested: run.CancelRequested}, nil
+	return run, err
 }
 
 // workerEvents converts a batch of worker events for storage.

@@ -771,49 +771,106 @@ func WorkerAppend(ctx context.Context, tx bun.IDB, runID, leaseID string, token 
 }
 
 // AppendLeased appends a batch of worker events in one statement outside any
-// transaction, when it can: on PostgreSQL the lease check, the seq advance and the
-// inserts are one round trip instead of five (BEGIN, lock, update, insert, COMMIT). ok
-// is false when the fast path does not apply (SQLite, or no row matched: the lease is
-// not current, the run is unknown, or the batch was appended already); the caller then
-// uses WorkerAppend in a transaction, which tells those cases apart.
+// transaction, when it can (AppendLeasedMany for one batch). ok is false when the fast
+// path does not apply; the caller then uses WorkerAppend in a transaction, which tells
+// the cases apart.
 func AppendLeased(ctx context.Context, db bun.IDB, runID, leaseID string, token int32, batchID string, events []NewEvent, now time.Time) (*Run, bool, error) {
-	if !isPostgres(db) || len(events) == 0 {
-		return nil, false, nil
+	runs, err := AppendLeasedMany(ctx, db, []LeasedAppend{{RunID: runID, LeaseID: leaseID, Token: token, BatchID: batchID, Events: events}}, now)
+	if err != nil || runs[0] == nil {
+		return nil, false, err
+	}
+	return runs[0], true, nil
+}
+
+// LeasedAppend is a batch of events a worker posts under its lease; BatchID (optional)
+// makes a retried batch count once.
+type LeasedAppend struct {
+	RunID, LeaseID string
+	Token          int32
+	BatchID        string
+	Events         []NewEvent
+}
+
+// AppendLeasedMany appends the batches of several runs in one statement outside any
+// transaction: on PostgreSQL the lease checks, the seq advances and the inserts for all
+// of them are one round trip (and one commit) instead of five each (BEGIN, lock,
+// update, insert, COMMIT). The rows are locked in id order, as EndLeased locks them.
+// runs[i] is the run batches[i] was appended to (its ID, TenantID, LastSeq and
+// CancelRequested), or nil where the fast path does not apply: SQLite, an empty batch,
+// a second batch for one run, or no row matched (the lease is not current, the run is
+// unknown, or the batch was appended already). The caller then uses WorkerAppend in a
+// transaction, which tells those cases apart.
+func AppendLeasedMany(ctx context.Context, db bun.IDB, batches []LeasedAppend, now time.Time) ([]*Run, error) {
+	runs := make([]*Run, len(batches))
+	if !isPostgres(db) {
+		return runs, nil
 	}
 	now = utc(now)
-	types := make([]string, len(events))
-	datas := make([]string, len(events))
-	for i, e := range events {
-		types[i], datas[i] = e.Type, string(e.Data)
-		if len(e.Data) == 0 {
-			datas[i] = "{}"
+	var (
+		ids, leases, batchIDs []*string
+		tokens, counts        []int64
+		idx                   []int64 // the batch of each row of arrays above
+		evIdx, evOrd          []int64
+		types, datas          []string
+	)
+	seen := map[string]bool{}
+	for i, b := range batches {
+		if len(b.Events) == 0 || seen[b.RunID] {
+			continue
+		}
+		seen[b.RunID] = true
+		var batch *string
+		if b.BatchID != "" {
+			batch = &b.BatchID
+		}
+		ids, leases, batchIDs = append(ids, &b.RunID), append(leases, &b.LeaseID), append(batchIDs, batch)
+		tokens, counts, idx = append(tokens, int64(b.Token)), append(counts, int64(len(b.Events))), append(idx, int64(i))
+		for k, e := range b.Events {
+			data := string(e.Data)
+			if len(e.Data) == 0 {
+				data = "{}"
+			}
+			evIdx, evOrd = append(evIdx, int64(i)), append(evOrd, int64(k+1))
+			types, datas = append(types, e.Type), append(datas, data)
 		}
 	}
-	var batch *string
-	if batchID != "" {
-		batch = &batchID
+	if len(ids) == 0 {
+		return runs, nil
 	}
-	n := int64(len(events))
-	r := &Run{}
-	found, err := pgQueryRow(ctx, db, `WITH r AS (
-		UPDATE runs SET last_seq = last_seq + $1, last_batch_id = COALESCE($2, last_batch_id)
-		WHERE id = $3 AND lease_id = $4 AND attempt = $5 AND status IN ('running', 'cancelling') AND lease_expires_at > $6
-			AND ($2::text IS NULL OR last_batch_id IS DISTINCT FROM $2)
-		RETURNING id, tenant_id, last_seq, cancel_requested
+	rows, err := pgQuery(ctx, db, `WITH b AS (
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[]) AS b(id, lease_id, token, batch_id, n, idx)
+	), lk AS MATERIALIZED (
+		SELECT id FROM runs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
+	), r AS (
+		UPDATE runs SET last_seq = runs.last_seq + b.n, last_batch_id = COALESCE(b.batch_id, runs.last_batch_id)
+		FROM b JOIN lk ON lk.id = b.id
+		WHERE runs.id = b.id AND runs.lease_id = b.lease_id AND runs.attempt = b.token
+			AND runs.status IN ('running', 'cancelling') AND runs.lease_expires_at > $7
+			AND (b.batch_id IS NULL OR runs.last_batch_id IS DISTINCT FROM b.batch_id)
+		RETURNING runs.id, runs.tenant_id, runs.last_seq, runs.cancel_requested, b.n, b.idx
 	), ins AS (
 		INSERT INTO run_events (run_id, seq, tenant_id, type, data, time)
-		SELECT r.id, r.last_seq - $1 + e.ord, r.tenant_id, e.type, e.data, $6
-		FROM r, unnest($7::text[], $8::text[]) WITH ORDINALITY AS e(type, data, ord)
+		SELECT r.id, r.last_seq - r.n + e.ord, r.tenant_id, e.type, e.data, $7
+		FROM r JOIN unnest($8::bigint[], $9::bigint[], $10::text[], $11::text[]) AS e(idx, ord, type, data) ON e.idx = r.idx
 	)
-	SELECT id, tenant_id, last_seq, cancel_requested FROM r`,
-		[]any{n, batch, runID, leaseID, token, now, types, datas}, &r.ID, &r.TenantID, &r.LastSeq, &r.CancelRequested)
+	SELECT id, tenant_id, last_seq, cancel_requested, idx FROM r`,
+		ids, leases, tokens, batchIDs, counts, idx, now, evIdx, evOrd, types, datas)
 	if err != nil {
-		return nil, false, fmt.Errorf("append run events: %w", err)
+		return nil, fmt.Errorf("append run events: %w", err)
 	}
-	if !found {
-		return nil, false, nil
+	defer rows.Close()
+	for rows.Next() {
+		r := new(Run)
+		var i int64
+		if err := rows.Scan(&r.ID, &r.TenantID, &r.LastSeq, &r.CancelRequested, &i); err != nil {
+			return nil, fmt.Errorf("append run events: %w", err)
+		}
+		runs[i] = r
 	}
-	return r, true, nil
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("append run events: %w", err)
+	}
+	return runs, nil
 }
 
 // LeasedEnd is a worker's report that its run ended: completed with Output, or, when

@@ -463,3 +463,58 @@ func TestClaimForSeveralRequests(t *testing.T) {
 		require.Empty(t, got[3], "no run is left for the last request")
 	})
 }
+
+// On PostgreSQL the batches of several runs are appended in one statement, each with
+// its run's next seqs; a second batch for one run, a stale lease and an empty batch are
+// left to the caller (nil) and change nothing.
+func TestAppendLeasedMany(t *testing.T) {
+	t.Parallel()
+	d := dbtest.Postgres(t)
+	ctx := context.Background()
+	ids := createRuns(t, d, "tnt_many", 3)
+	var leased []*store.Run
+	require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		leased, err = store.ClaimRuns(ctx, tx, "w", 3, time.Minute, time.Now())
+		return err
+	}))
+	require.Len(t, leased, 3)
+	batch := func(r *store.Run, types ...string) store.LeasedAppend {
+		b := store.LeasedAppend{RunID: r.ID, LeaseID: *r.LeaseID, Token: r.Attempt}
+		for _, typ := range types {
+			b.Events = append(b.Events, store.NewEvent{Type: typ, Data: []byte(`{"of":"` + r.ID + `"}`)})
+		}
+		return b
+	}
+	stale := batch(leased[2], "model.delta")
+	stale.Token++
+	runs, err := store.AppendLeasedMany(ctx, d.DB, []store.LeasedAppend{
+		batch(leased[0], "model.delta", "model.message"),
+		batch(leased[1], "tool.call"),
+		batch(leased[0], "model.delta"), // a second batch for run 0
+		stale,
+		batch(leased[2]), // empty
+	}, time.Now())
+	require.NoError(t, err)
+	require.Len(t, runs, 5)
+	require.Equal(t, ids[0], runs[0].ID)
+	require.Equal(t, int64(4), runs[0].LastSeq)
+	require.Equal(t, ids[1], runs[1].ID)
+	require.Equal(t, int64(3), runs[1].LastSeq)
+	require.Nil(t, runs[2])
+	require.Nil(t, runs[3])
+	require.Nil(t, runs[4])
+	for i, want := range [][]string{{"run.queued", "run.started", "model.delta", "model.message"}, {"run.queued", "run.started", "tool.call"}, {"run.queued", "run.started"}} {
+		evs, err := store.ListEvents(ctx, d.DB, ids[i], 0, 100)
+		require.NoError(t, err)
+		var types []string
+		for k, e := range evs {
+			require.Equal(t, int64(k+1), e.Seq)
+			types = append(types, e.Type)
+			if k >= 2 {
+				require.JSONEq(t, `{"of":"`+ids[i]+`"}`, e.Data, "each run gets its own events")
+			}
+		}
+		require.Equal(t, want, types)
+	}
+}
