@@ -224,9 +224,19 @@ func LatestAgent(ctx context.Context, db bun.IDB, tenantID, id string) (Agent, e
 		CreatedAt time.Time `bun:"created_at"`
 		UpdatedAt time.Time `bun:"updated_at"`
 	}
-	err := db.NewRaw(`SELECT v.version, v.spec, a.created_at, v.created_at AS updated_at
+	const query = `SELECT v.version, v.spec, a.created_at, v.created_at AS updated_at
 		FROM agents a JOIN agent_versions v ON v.tenant_id = a.tenant_id AND v.agent_id = a.id AND v.version = a.latest_version
-		WHERE a.tenant_id = ? AND a.id = ? AND a.deleted_at IS NULL`, tenantID, id).Scan(ctx, &row)
+		WHERE a.tenant_id = %s AND a.id = %s AND a.deleted_at IS NULL`
+	var err error
+	if isPostgres(db) { // every run creation reads it: a prepared statement (prepared.go)
+		var found bool
+		found, err = pgQueryRow(ctx, db, fmt.Sprintf(query, "$1", "$2"), []any{tenantID, id}, &row.Version, &row.Spec, &row.CreatedAt, &row.UpdatedAt)
+		if err == nil && !found {
+			err = sql.ErrNoRows
+		}
+	} else {
+		err = db.NewRaw(fmt.Sprintf(query, "?", "?"), tenantID, id).Scan(ctx, &row)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return Agent{}, ErrNotFound
 	}
