@@ -112,7 +112,7 @@ func New(cfg Config, d *db.DB, auditLog *audit.Logger, auth *tenancy.Authenticat
 	s.group.g.commit, s.ends.commit, s.leases.commit, s.appends.commit = s.group.commit, s.commitEnds, s.commitLeases, s.commitAppends
 	s.quotas = newQuotaCache(d.DB, cfg.RunCreateQPS, cfg.ConcurrentRuns, 2*time.Second)
 	if d.Dialect == db.DialectPostgres {
-		s.pg = stream.NewNotifier(d.DB, 5*time.Millisecond, logger)
+		s.pg = stream.NewNotifier(d.DB, 5*time.Millisecond, s.hub.Origin, logger)
 	}
 	return s
 }

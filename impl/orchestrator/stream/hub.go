@@ -7,6 +7,7 @@ package stream
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"slices"
 	"sync"
@@ -18,8 +19,9 @@ import (
 )
 
 const (
-	cacheSize  = 4096
-	fetchBatch = 1000
+	originPrefix = "@"
+	cacheSize    = 4096
+	fetchBatch   = 1000
 	// pollEvery re-reads a watched run even without a notification, so a lost one (a
 	// dropped LISTEN connection) delays delivery instead of stalling it.
 	pollEvery = time.Second
@@ -27,6 +29,9 @@ const (
 
 // Hub tracks the runs that have subscribers.
 type Hub struct {
+	// Origin marks this process's PostgreSQL notifications (see Listen): originPrefix
+	// and random letters, which no run id starts with.
+	Origin string
 	db     bun.IDB
 	logger *slog.Logger
 
@@ -38,7 +43,7 @@ type Hub struct {
 
 // NewHub returns a hub reading events from db.
 func NewHub(db bun.IDB, logger *slog.Logger) *Hub {
-	return &Hub{db: db, logger: logger, feeds: map[string]*feed{}, queue: make(chan struct{})}
+	return &Hub{Origin: originPrefix + rand.Text()[:12], db: db, logger: logger, feeds: map[string]*feed{}, queue: make(chan struct{})}
 }
 
 // Notify says run has new events.

@@ -12,8 +12,9 @@ import (
 )
 
 // Listen relays PostgreSQL notifications of other processes' writes to the hub until ctx
-// ends, reconnecting after errors. Events written by this process notify the hub directly
-// as well; duplicates only cost an empty read.
+// ends, reconnecting after errors. Writes of this process notify the hub directly: their
+// notifications come back marked with the hub's Origin and are skipped (each would cost
+// every subscriber of the run a read, and every waiting lease request a claim).
 func (h *Hub) Listen(ctx context.Context, url string, logger *slog.Logger) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
@@ -50,12 +51,14 @@ func (h *Hub) listenOnce(ctx context.Context, url string) error {
 		if err != nil {
 			return err
 		}
-		switch n.Channel {
-		case store.NotifyEvents:
-			for _, id := range strings.Fields(n.Payload) {
+		ids, own := h.parsePayload(n.Payload)
+		switch {
+		case own:
+		case n.Channel == store.NotifyEvents:
+			for _, id := range ids {
 				h.Notify(id)
 			}
-		case store.NotifyQueue:
+		case n.Channel == store.NotifyQueue:
 			h.NotifyQueue()
 		}
 	}
@@ -71,4 +74,17 @@ func (h *Hub) notifyAll() {
 	for _, f := range feeds {
 		f.kickFetch()
 	}
+}
+
+// parsePayload reads a notification's payload: the sender's origin (absent from older
+// senders), then run ids. own reports that this process sent it.
+func (h *Hub) parsePayload(payload string) (ids []string, own bool) {
+	ids = strings.Fields(payload)
+	if len(ids) > 0 && strings.HasPrefix(ids[0], originPrefix) {
+		if ids[0] == h.Origin {
+			return nil, true
+		}
+		ids = ids[1:]
+	}
+	return ids, false
 }

@@ -19,6 +19,7 @@ import (
 // queue behind one global lock.
 type Notifier struct {
 	db     bun.IDB
+	origin string // first in every payload (Hub.Origin)
 	logger *slog.Logger
 	every  time.Duration
 
@@ -29,9 +30,10 @@ type Notifier struct {
 	closed bool
 }
 
-// NewNotifier returns a notifier sending on db every interval at most.
-func NewNotifier(db bun.IDB, interval time.Duration, logger *slog.Logger) *Notifier {
-	return &Notifier{db: db, logger: logger, every: interval, runs: map[string]struct{}{}, wake: make(chan struct{}, 1)}
+// NewNotifier returns a notifier sending on db every interval at most, its payloads
+// marked with origin (the process's Hub.Origin, so that its own listener skips them).
+func NewNotifier(db bun.IDB, interval time.Duration, origin string, logger *slog.Logger) *Notifier {
+	return &Notifier{db: db, origin: origin, logger: logger, every: interval, runs: map[string]struct{}{}, wake: make(chan struct{}, 1)}
 }
 
 // Run says run has new events.
@@ -84,17 +86,17 @@ func (n *Notifier) flush(ctx context.Context) {
 	n.mu.Unlock()
 	var payloads []string
 	var b strings.Builder
+	b.WriteString(n.origin)
 	for id := range runs {
 		if b.Len()+len(id)+1 > maxPayload {
 			payloads = append(payloads, b.String())
 			b.Reset()
+			b.WriteString(n.origin)
 		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
+		b.WriteByte(' ')
 		b.WriteString(id)
 	}
-	if b.Len() > 0 {
+	if len(runs) > 0 {
 		payloads = append(payloads, b.String())
 	}
 	if len(payloads) == 0 && !queue {
@@ -109,7 +111,8 @@ func (n *Notifier) flush(ctx context.Context) {
 		args = append(args, p)
 	}
 	if queue {
-		sql.WriteString(", pg_notify('" + store.NotifyQueue + "', '')")
+		sql.WriteString(", pg_notify('" + store.NotifyQueue + "', ?)")
+		args = append(args, n.origin)
 	}
 	if _, err := n.db.NewRaw(sql.String(), args...).Exec(ctx); err != nil && ctx.Err() == nil {
 		n.logger.Warn("notify other orchestrators", "error", err)
