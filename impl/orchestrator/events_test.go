@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexixai/agentos/gen/orchestratorapi"
-	"github.com/nexixai/agentos/internal/config"
 	"github.com/nexixai/agentos/internal/platform"
 )
 
@@ -23,18 +21,10 @@ import (
 // terminal event and then the end of the body.
 func TestEventStreamsGiveBackTheirSubscriptions(t *testing.T) {
 	t.Parallel()
-	cfg := config.Defaults()
-	cfg.DataDir = t.TempDir()
-	cfg.OrchestratorAddr, cfg.ModelPolicyAddr, cfg.FederationAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.AuditSink, cfg.Workers, cfg.SeedDemoAgent = "none", 0, false
+	cfg := testConfig(t)
 	cfg.WorkerToken = "events-worker-token-0123456789"
-	require.NoError(t, cfg.Validate())
-	node, err := platform.New(context.Background(), cfg, slog.New(slog.DiscardHandler), platform.Options{})
-	require.NoError(t, err)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- node.Serve(ctx) }()
-	t.Cleanup(func() { stop(); require.NoError(t, <-done) })
+	node := serveNode(t, cfg)
+	ctx := context.Background()
 	base := node.URL(platform.Orchestrator)
 
 	tc, err := orchestratorapi.NewClient(base, tokens{tenant: cfg.DefaultTenant})

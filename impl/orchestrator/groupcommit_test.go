@@ -3,7 +3,6 @@ package orchestrator_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"sync"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexixai/agentos/gen/orchestratorapi"
-	"github.com/nexixai/agentos/internal/config"
 	"github.com/nexixai/agentos/internal/dbtest"
 	"github.com/nexixai/agentos/internal/platform"
 )
@@ -22,18 +20,11 @@ import (
 func TestGroupedRunCreation(t *testing.T) {
 	t.Parallel()
 	dsn := dbtest.URL(t) // skips without TEST_DATABASE_URL
-	cfg := config.Defaults()
-	cfg.DataDir, cfg.DatabaseURL = t.TempDir(), dsn
-	cfg.OrchestratorAddr, cfg.ModelPolicyAddr, cfg.FederationAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.AuditSink, cfg.Workers, cfg.SeedDemoAgent = "none", 0, false
+	cfg := testConfig(t)
+	cfg.DatabaseURL = dsn
 	cfg.QuotaRunCreateQPS, cfg.QuotaConcurrentRuns = 0, 0
-	require.NoError(t, cfg.Validate())
-	node, err := platform.New(context.Background(), cfg, slog.New(slog.DiscardHandler), platform.Options{})
-	require.NoError(t, err)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- node.Serve(ctx) }()
-	t.Cleanup(func() { stop(); require.NoError(t, <-done) })
+	node := serveNode(t, cfg)
+	ctx := context.Background()
 
 	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), tokens{tenant: cfg.DefaultTenant},
 		orchestratorapi.WithClient(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}}))

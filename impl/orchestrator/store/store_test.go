@@ -76,13 +76,7 @@ func TestFencing(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		id := createRuns(t, d, "tnt_fence", 1)[0]
-		var leased []*store.Run
-		require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-			var err error
-			leased, err = store.ClaimRuns(ctx, tx, "w", 1, time.Minute, time.Now())
-			return err
-		}))
-		require.Len(t, leased, 1)
+		leased := leaseRuns(t, d, 1)
 		lease := *leased[0].LeaseID
 		err := d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 			_, err := store.EndLeasedRun(ctx, tx, store.LeasedEnd{RunID: id, LeaseID: lease, Token: leased[0].Attempt + 1, Output: "forged"}, time.Now())
@@ -163,6 +157,19 @@ func TestTakeSlotConcurrent(t *testing.T) {
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
 
+// leaseRuns leases the n oldest queued runs to worker "w" and checks it got n.
+func leaseRuns(t *testing.T, d *db.DB, n int) []*store.Run {
+	t.Helper()
+	var leased []*store.Run
+	require.NoError(t, d.InTx(context.Background(), func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		leased, err = store.ClaimRuns(ctx, tx, "w", n, time.Minute, time.Now())
+		return err
+	}))
+	require.Len(t, leased, n)
+	return leased
+}
+
 // quota runs fn as the orchestrator does (Service.quotaWrite): on the pool on
 // PostgreSQL, in a transaction on SQLite.
 func quota(d *db.DB, fn func(ctx context.Context, idb bun.IDB) error) error {
@@ -239,13 +246,7 @@ func TestAppendLeasedFastPath(t *testing.T) {
 	d := dbtest.Postgres(t)
 	ctx := context.Background()
 	id := createRuns(t, d, "tnt_fast", 1)[0]
-	var leased []*store.Run
-	require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		var err error
-		leased, err = store.ClaimRuns(ctx, tx, "w", 1, time.Minute, time.Now())
-		return err
-	}))
-	require.Len(t, leased, 1)
+	leased := leaseRuns(t, d, 1)
 	lease, token := *leased[0].LeaseID, leased[0].Attempt
 	events := []store.NewEvent{{Type: "model.delta", Data: []byte(`{"text":"a"}`)}, {Type: "model.message"}}
 
@@ -334,13 +335,7 @@ func TestEndLeasedGroup(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		ids := createRuns(t, d, "tnt_ends", 4)
-		var leased []*store.Run
-		require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-			var err error
-			leased, err = store.ClaimRuns(ctx, tx, "w", 4, time.Minute, time.Now())
-			return err
-		}))
-		require.Len(t, leased, 4)
+		leased := leaseRuns(t, d, 4)
 		byID := map[string]*store.Run{}
 		for _, r := range leased {
 			require.Equal(t, store.StatusRunning, r.Status)
@@ -472,13 +467,7 @@ func TestAppendLeasedMany(t *testing.T) {
 	d := dbtest.Postgres(t)
 	ctx := context.Background()
 	ids := createRuns(t, d, "tnt_many", 3)
-	var leased []*store.Run
-	require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		var err error
-		leased, err = store.ClaimRuns(ctx, tx, "w", 3, time.Minute, time.Now())
-		return err
-	}))
-	require.Len(t, leased, 3)
+	leased := leaseRuns(t, d, 3)
 	batch := func(r *store.Run, types ...string) store.LeasedAppend {
 		b := store.LeasedAppend{RunID: r.ID, LeaseID: *r.LeaseID, Token: r.Attempt}
 		for _, typ := range types {
