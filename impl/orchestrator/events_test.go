@@ -5,13 +5,16 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-faster/jx"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexixai/agentos/gen/orchestratorapi"
+	"github.com/nexixai/agentos/internal/dbtest"
 	"github.com/nexixai/agentos/internal/platform"
 )
 
@@ -102,4 +105,84 @@ func TestEventStreamsGiveBackTheirSubscriptions(t *testing.T) {
 		s.body.Close()
 	}
 	require.Eventually(t, func() bool { return subscribers() == "0" }, 5*time.Second, 20*time.Millisecond)
+}
+
+// What a live stream delivers (events handed over by the process that wrote them) is
+// byte for byte what a stream opened after the run ended replays from storage, on both
+// databases: seqs, types, times and data, including data with characters JSON escapes.
+func TestLiveStreamMatchesReplay(t *testing.T) {
+	t.Parallel()
+	backends := map[string]string{"sqlite": ""}
+	if os.Getenv(dbtest.EnvDatabaseURL) != "" {
+		backends["postgres"] = dbtest.URL(t)
+	}
+	for name, url := range backends {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.DatabaseURL = url
+			cfg.WorkerToken = "replay-worker-token-0123456789"
+			node := serveNode(t, cfg)
+			ctx := context.Background()
+			base := node.URL(platform.Orchestrator)
+			tc, err := orchestratorapi.NewClient(base, tokens{tenant: cfg.DefaultTenant})
+			require.NoError(t, err)
+			wc, err := orchestratorapi.NewClient(base, tokens{worker: cfg.WorkerToken})
+			require.NoError(t, err)
+			_, err = tc.PutAgent(ctx, &orchestratorapi.AgentInput{Model: "builtin-chat"}, orchestratorapi.PutAgentParams{AgentID: "replayed"})
+			require.NoError(t, err)
+			run, err := tc.CreateRun(ctx, &orchestratorapi.RunInput{Input: "x"}, orchestratorapi.CreateRunParams{AgentID: "replayed"})
+			require.NoError(t, err)
+			runID := string(run.Response.RunID)
+
+			stream := func() io.ReadCloser {
+				req, err := http.NewRequest(http.MethodGet, base+"/v1/runs/"+runID+"/events", nil)
+				require.NoError(t, err)
+				req.Header.Set("X-Tenant-Id", cfg.DefaultTenant)
+				resp, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				return resp.Body
+			}
+			liveBody := stream()
+			live := make(chan string, 1)
+			go func() {
+				b, _ := io.ReadAll(liveBody)
+				live <- string(b)
+			}()
+
+			lease, err := wc.LeaseRuns(ctx, &orchestratorapi.LeaseInput{WorkerID: `w<1>&"x"`, WaitSeconds: orchestratorapi.NewOptInt32(5)})
+			require.NoError(t, err)
+			require.Len(t, lease.Runs, 1)
+			l := lease.Runs[0].Lease
+			ev := func(typ orchestratorapi.WorkerEventType, k, v string) orchestratorapi.WorkerEvent {
+				return orchestratorapi.WorkerEvent{Type: typ, Data: orchestratorapi.NewOptWorkerEventData(orchestratorapi.WorkerEventData{k: jx.Raw(v)})}
+			}
+			for _, batch := range [][]orchestratorapi.WorkerEvent{
+				{ev(orchestratorapi.WorkerEventTypeModelDelta, "text", `"a<b & \"c\" é"`), ev(orchestratorapi.WorkerEventTypeModelDelta, "text", `"\n"`)},
+				{ev(orchestratorapi.WorkerEventTypeToolCall, "name", `"calculator"`)},
+			} {
+				_, err = wc.AppendRunEvents(ctx, &orchestratorapi.AppendEventsInput{LeaseID: l.LeaseID, FencingToken: l.FencingToken, Events: batch},
+					orchestratorapi.AppendRunEventsParams{RunID: run.Response.RunID})
+				require.NoError(t, err)
+			}
+			_, err = wc.CompleteRun(ctx, &orchestratorapi.CompleteInput{LeaseID: l.LeaseID, FencingToken: l.FencingToken, Output: "done",
+				Events: []orchestratorapi.WorkerEvent{ev(orchestratorapi.WorkerEventTypeModelMessage, "content", `"done"`)}},
+				orchestratorapi.CompleteRunParams{RunID: run.Response.RunID})
+			require.NoError(t, err)
+
+			var got string
+			select {
+			case got = <-live:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the live stream did not end")
+			}
+			liveBody.Close()
+			replayBody := stream()
+			replayed, err := io.ReadAll(replayBody)
+			replayBody.Close()
+			require.NoError(t, err)
+			require.Equal(t, string(replayed), got)
+			require.Equal(t, 7, strings.Count(got, "\nevent: "), "queued, started, two deltas, the tool call, the message, completed")
+		})
+	}
 }

@@ -279,7 +279,7 @@ func (s *Service) CancelRun(ctx context.Context, params orchestratorapi.CancelRu
 		if store.Terminal(run.Status) {
 			s.releaseSlot(run.TenantID)
 		}
-		s.published(runID)
+		s.publishedRun(run)
 		s.metrics.runTransitions.WithLabelValues(run.Status).Inc()
 	}
 	out := runToAPI(run)

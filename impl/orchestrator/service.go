@@ -14,6 +14,7 @@ import (
 
 	"github.com/nexixai/agentos/gen/modelpolicyapi"
 	"github.com/nexixai/agentos/gen/orchestratorapi"
+	"github.com/nexixai/agentos/impl/orchestrator/store"
 	"github.com/nexixai/agentos/impl/orchestrator/stream"
 	"github.com/nexixai/agentos/internal/apierr"
 	"github.com/nexixai/agentos/internal/audit"
@@ -159,6 +160,19 @@ func (s *Service) published(runID string) {
 	s.hub.Notify(runID)
 	if s.pg != nil {
 		s.pg.Run(runID)
+	}
+}
+
+// publishedRun is published for a run whose new events the call that wrote them
+// returned (store.Run.Written): the hub takes them as they are, with no read.
+func (s *Service) publishedRun(r *store.Run) {
+	if len(r.Written) == 0 {
+		s.published(r.ID)
+		return
+	}
+	s.hub.Publish(r.ID, r.Written)
+	if s.pg != nil {
+		s.pg.Run(r.ID)
 	}
 }
 

@@ -78,7 +78,7 @@ func (s *Service) sweepOnce(ctx context.Context, kind string, expire expireFunc)
 			if store.Terminal(e.Status) {
 				s.releaseSlot(e.Run.TenantID)
 			}
-			s.published(e.Run.ID)
+			s.publishedRun(e.Run)
 			s.metrics.runTransitions.WithLabelValues(e.Status).Inc()
 			if kind == "lease" {
 				s.metrics.leaseExpiries.Inc()

@@ -116,7 +116,7 @@ func (s *Service) claim(ctx context.Context, workerID string, n int) ([]orchestr
 		for j, e := range steps[i] {
 			history[j] = eventToAPI(e)
 		}
-		s.published(r.ID)
+		s.publishedRun(r)
 		s.metrics.leaseGrants.Inc()
 		s.metrics.runTransitions.WithLabelValues(store.StatusRunning).Inc()
 		out[i] = orchestratorapi.LeasedRun{
@@ -192,7 +192,7 @@ func (s *Service) AppendRunEvents(ctx context.Context, req *orchestratorapi.Appe
 	if j.err != nil {
 		return nil, leaseLost(j.err)
 	}
-	s.published(j.batch.RunID)
+	s.publishedRun(j.run)
 	return &orchestratorapi.AppendEventsResult{LastSeq: j.run.LastSeq, CancelRequested: j.run.CancelRequested}, nil
 }
 
@@ -304,7 +304,7 @@ func (s *Service) finished(r *store.Run) {
 	if store.Terminal(r.Status) {
 		s.releaseSlot(r.TenantID)
 	}
-	s.published(r.ID)
+	s.publishedRun(r)
 	s.metrics.runTransitions.WithLabelValues(r.Status).Inc()
 }
 

@@ -75,6 +75,9 @@ func testConfig(t *testing.T) config.Config {
 	cfg.OrchestratorAddr, cfg.ModelPolicyAddr, cfg.FederationAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.AuditSink = "none"
 	cfg.Workers = 1
+	// No rate limits: tests that run agents one after another would otherwise hit the
+	// default 10 creations and 20 model calls a second once runs finish fast enough.
+	cfg.QuotaRunCreateQPS, cfg.QuotaInvokeQPS = 0, 0
 	return cfg
 }
 

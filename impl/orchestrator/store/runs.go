@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -74,6 +75,11 @@ type Run struct {
 	WorkerID         *string    `bun:"worker_id"`
 	CancelRequested  bool       `bun:"cancel_requested"`
 	LastBatchID      *string    `bun:"last_batch_id"`
+
+	// Written holds the events the call that returned the run wrote for it, as stored,
+	// where that call knows them (the claim, an end, a fast-path append): the
+	// orchestrator hands them to the run's subscribers without reading them back.
+	Written []Event `bun:"-"`
 }
 
 // Normalize makes times UTC (drivers differ).
@@ -483,7 +489,9 @@ func transit(r *Run, t Transition, now time.Time) []Event {
 	if t.ErrorCode != "" {
 		data["error"] = map[string]string{"code": t.ErrorCode, "message": t.ErrorMessage}
 	}
-	return eventRows(r, append(t.Before[:len(t.Before):len(t.Before)], NewEvent{Type: t.Event, Data: eventData(data)}), now)
+	rows := eventRows(r, append(t.Before[:len(t.Before):len(t.Before)], NewEvent{Type: t.Event, Data: eventData(data)}), now)
+	r.Written = append(r.Written, rows...)
+	return rows
 }
 
 // transitionColumns are the columns of a run that a transition changes (transit), which
@@ -622,8 +630,9 @@ func claimEach(ctx context.Context, tx bun.IDB, workers []string, ttl time.Durat
 			return nil, fmt.Errorf("lease run: %w", err)
 		}
 		r.Normalize()
-		r.LastSeq-- // insertEvents advances it again
-		if err := insertEvents(ctx, tx, r, []NewEvent{{Type: EventStarted, Data: eventData(map[string]any{"attempt": r.Attempt, "worker_id": workers[i]})}}, now); err != nil {
+		r.LastSeq-- // eventRows advances it again
+		r.Written = eventRows(r, []NewEvent{{Type: EventStarted, Data: eventData(map[string]any{"attempt": r.Attempt, "worker_id": workers[i]})}}, now)
+		if err := insertRows(ctx, tx, r.Written); err != nil {
 			return nil, err
 		}
 		out = append(out, r)
@@ -676,6 +685,11 @@ func claimPostgres(ctx context.Context, tx bun.IDB, workers []string, ttl time.D
 	runs, err := scanRuns(rows)
 	if err != nil {
 		return nil, fmt.Errorf("lease runs: %w", err)
+	}
+	for i, r := range runs {
+		// the run.started event as the statement wrote it
+		r.Written = []Event{{RunID: r.ID, Seq: r.LastSeq, TenantID: r.TenantID, Type: EventStarted, Time: now,
+			Data: `{"attempt":` + strconv.Itoa(int(r.Attempt)) + `,"worker_id":` + quoted[i] + `}`}}
 	}
 	return runs, nil
 }
@@ -865,6 +879,7 @@ func AppendLeasedMany(ctx context.Context, db bun.IDB, batches []LeasedAppend, n
 		if err := rows.Scan(&r.ID, &r.TenantID, &r.LastSeq, &r.CancelRequested, &i); err != nil {
 			return nil, fmt.Errorf("append run events: %w", err)
 		}
+		r.Written = eventRows(&Run{ID: r.ID, TenantID: r.TenantID, LastSeq: r.LastSeq - int64(len(batches[i].Events))}, batches[i].Events, now)
 		runs[i] = r
 	}
 	if err := rows.Err(); err != nil {

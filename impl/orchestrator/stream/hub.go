@@ -1,7 +1,9 @@
 // Package stream fans a run's event log out to live subscribers (SSE streams, :wait
-// calls) and wakes lease long-polls. Events are always read from storage: a notification
-// only says "run X has new events" (written by this process, or by another one through
-// PostgreSQL LISTEN/NOTIFY), and one fetch per notification serves every subscriber.
+// calls) and wakes lease long-polls. Events this process commits are handed to the
+// run's feed as they are (Publish); otherwise a notification only says "run X has new
+// events" (a write of another process, through PostgreSQL LISTEN/NOTIFY, or a local
+// write whose events were not at hand) and one read from storage serves every
+// subscriber.
 package stream
 
 import (
@@ -191,17 +193,62 @@ func (f *feed) fetch() {
 			return
 		}
 		f.mu.Lock()
-		f.events = append(f.events, evs...)
-		f.last = evs[len(evs)-1].Seq
-		if over := len(f.events) - cacheSize; over > 0 {
-			f.base = f.events[over-1].Seq
-			f.events = append([]store.Event(nil), f.events[over:]...)
-		}
-		close(f.changed)
-		f.changed = make(chan struct{})
+		f.add(evs)
 		f.mu.Unlock()
 		if len(evs) < fetchBatch {
 			return
 		}
+	}
+}
+
+// add appends the events that continue the cache (seq f.last+1, then the next…),
+// skipping those it holds already, and wakes the subscribers; f.mu is held. It reports
+// whether evs left no gap: false when the first new one does not follow f.last.
+func (f *feed) add(evs []store.Event) bool {
+	added := false
+	for _, e := range evs {
+		switch {
+		case e.Seq <= f.last:
+			continue
+		case e.Seq != f.last+1:
+			f.signal(added)
+			return false
+		}
+		f.events = append(f.events, e)
+		f.last, added = e.Seq, true
+	}
+	f.signal(added)
+	return true
+}
+
+// signal trims the cache and wakes the subscribers if events were added; f.mu is held.
+func (f *feed) signal(added bool) {
+	if !added {
+		return
+	}
+	if over := len(f.events) - cacheSize; over > 0 {
+		f.base = f.events[over-1].Seq
+		f.events = append([]store.Event(nil), f.events[over:]...)
+	}
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// Publish hands events this process has just committed for run (in seq order) to the
+// run's subscribers, with no read from storage. Events that do not follow what the
+// feed holds (another commit's landed first, or were written elsewhere) make it read
+// from storage instead, as Notify does.
+func (h *Hub) Publish(runID string, evs []store.Event) {
+	h.mu.Lock()
+	f := h.feeds[runID]
+	h.mu.Unlock()
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	ok := f.add(evs)
+	f.mu.Unlock()
+	if !ok || len(evs) == 0 {
+		f.kickFetch()
 	}
 }
