@@ -70,7 +70,8 @@ This machine's speed varies from hour to hour, so each change was measured again
 build before it, interleaved, in one session. Against the build this session started
 from (commit 3d7b5e5): (a) 2,319–2,554 → 3,185–3,199 runs/s; (b) with 64 clients
 249–305 → 959–983 runs/s; (c) p99 46.1–50.5 → 36.9–40.6 ms and peak RSS 133–137 →
-101–106 MiB; (d1) 582–586 → 605–788 runs/s.
+101–106 MiB (and then 39.7–40.4 → 29.6–38.0 ms from handing committed events to
+subscribers as written); (d1) 582–586 → 605–788 runs/s.
 
 What moved them is in docs/design/0002-orchestrator.md, "Throughput": group commit of
 creations, ends, event batches and lease claims; the statements every run goes through
