@@ -18,7 +18,8 @@ import (
 // instead of a transaction of four statements each (grouper). Quota slots are taken per
 // tenant for the whole group (store.TakeSlots) before the group's transaction; the runs
 // beyond what the quota grants get its 429, and slots of runs that were not created are
-// given back after. Runs that end are written in groups the same way (commitEnds).
+// given back after. Runs that end (commitEnds), workers' event batches (commitAppends)
+// and lease claims (commitLeases) are grouped the same way.
 
 // maxCommitters is how many groups of one kind commit at once; maxGroup bounds a group.
 const (

@@ -207,7 +207,7 @@ type appendJob struct {
 // commitAppends appends the batches of a group in one statement
 // (store.AppendLeasedMany); a batch that statement leaves (a lease not current, a
 // repeated batch, a second batch for one run) goes through a transaction of its own,
-// which says why.
+// which says why, and so does every batch when the statement fails as a whole.
 func (s *Service) commitAppends(group []*appendJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -218,8 +218,10 @@ func (s *Service) commitAppends(group []*appendJob) {
 	runs, err := store.AppendLeasedMany(ctx, s.db.DB, batches, s.now())
 	for i, j := range group {
 		switch {
-		case err != nil:
+		case err != nil && len(group) == 1:
 			j.err = err
+		case err != nil: // one bad batch must not fail the others: each on its own
+			j.run, j.err = s.appendAlone(ctx, j.batch)
 		case runs[i] != nil:
 			j.run = runs[i]
 		default:
