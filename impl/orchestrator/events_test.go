@@ -14,9 +14,35 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexixai/agentos/gen/orchestratorapi"
+	"github.com/nexixai/agentos/internal/config"
 	"github.com/nexixai/agentos/internal/dbtest"
+	"github.com/nexixai/agentos/internal/nodetest"
 	"github.com/nexixai/agentos/internal/platform"
 )
+
+// streamedRun is a node serving cfg (with a worker token) and a queued run of a builtin
+// agent in its default tenant.
+type streamedRun struct {
+	base   string
+	worker *orchestratorapi.Client
+	runID  orchestratorapi.RunId
+}
+
+func newStreamedRun(t *testing.T, cfg config.Config) streamedRun {
+	cfg.WorkerToken = "streams-worker-token-0123456789"
+	node, ctx := nodetest.Serve(t, cfg)
+	r := streamedRun{base: node.URL(platform.Orchestrator)}
+	tc, err := orchestratorapi.NewClient(r.base, tokens{tenant: cfg.DefaultTenant})
+	require.NoError(t, err)
+	r.worker, err = orchestratorapi.NewClient(r.base, tokens{worker: cfg.WorkerToken})
+	require.NoError(t, err)
+	_, err = tc.PutAgent(ctx, &orchestratorapi.AgentInput{Model: "builtin-chat"}, orchestratorapi.PutAgentParams{AgentID: "streamed"})
+	require.NoError(t, err)
+	run, err := tc.CreateRun(ctx, &orchestratorapi.RunInput{Input: "x"}, orchestratorapi.CreateRunParams{AgentID: "streamed"})
+	require.NoError(t, err)
+	r.runID = run.Response.RunID
+	return r
+}
 
 // An SSE stream holds its subscription while the client reads and gives it back when
 // the client leaves mid-stream or when the run's terminal event has been sent: the
@@ -25,20 +51,8 @@ import (
 func TestEventStreamsGiveBackTheirSubscriptions(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	cfg.WorkerToken = "events-worker-token-0123456789"
-	node := serveNode(t, cfg)
-	ctx := context.Background()
-	base := node.URL(platform.Orchestrator)
-
-	tc, err := orchestratorapi.NewClient(base, tokens{tenant: cfg.DefaultTenant})
-	require.NoError(t, err)
-	wc, err := orchestratorapi.NewClient(base, tokens{worker: cfg.WorkerToken})
-	require.NoError(t, err)
-	_, err = tc.PutAgent(ctx, &orchestratorapi.AgentInput{Model: "builtin-chat"}, orchestratorapi.PutAgentParams{AgentID: "streamed"})
-	require.NoError(t, err)
-	run, err := tc.CreateRun(ctx, &orchestratorapi.RunInput{Input: "x"}, orchestratorapi.CreateRunParams{AgentID: "streamed"})
-	require.NoError(t, err)
-	runID := string(run.Response.RunID)
+	r := newStreamedRun(t, cfg)
+	ctx, base, wc, runID := context.Background(), r.base, r.worker, string(r.runID)
 
 	subscribers := func() string {
 		resp, err := http.Get(base + "/metrics")
@@ -120,19 +134,8 @@ func TestLiveStreamMatchesReplay(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := testConfig(t)
 			cfg.DatabaseURL = url
-			cfg.WorkerToken = "replay-worker-token-0123456789"
-			node := serveNode(t, cfg)
-			ctx := context.Background()
-			base := node.URL(platform.Orchestrator)
-			tc, err := orchestratorapi.NewClient(base, tokens{tenant: cfg.DefaultTenant})
-			require.NoError(t, err)
-			wc, err := orchestratorapi.NewClient(base, tokens{worker: cfg.WorkerToken})
-			require.NoError(t, err)
-			_, err = tc.PutAgent(ctx, &orchestratorapi.AgentInput{Model: "builtin-chat"}, orchestratorapi.PutAgentParams{AgentID: "replayed"})
-			require.NoError(t, err)
-			run, err := tc.CreateRun(ctx, &orchestratorapi.RunInput{Input: "x"}, orchestratorapi.CreateRunParams{AgentID: "replayed"})
-			require.NoError(t, err)
-			runID := string(run.Response.RunID)
+			r := newStreamedRun(t, cfg)
+			ctx, base, wc, runID := context.Background(), r.base, r.worker, string(r.runID)
 
 			stream := func() io.ReadCloser {
 				req, err := http.NewRequest(http.MethodGet, base+"/v1/runs/"+runID+"/events", nil)
@@ -162,12 +165,12 @@ func TestLiveStreamMatchesReplay(t *testing.T) {
 				{ev(orchestratorapi.WorkerEventTypeToolCall, "name", `"calculator"`)},
 			} {
 				_, err = wc.AppendRunEvents(ctx, &orchestratorapi.AppendEventsInput{LeaseID: l.LeaseID, FencingToken: l.FencingToken, Events: batch},
-					orchestratorapi.AppendRunEventsParams{RunID: run.Response.RunID})
+					orchestratorapi.AppendRunEventsParams{RunID: r.runID})
 				require.NoError(t, err)
 			}
 			_, err = wc.CompleteRun(ctx, &orchestratorapi.CompleteInput{LeaseID: l.LeaseID, FencingToken: l.FencingToken, Output: "done",
 				Events: []orchestratorapi.WorkerEvent{ev(orchestratorapi.WorkerEventTypeModelMessage, "content", `"done"`)}},
-				orchestratorapi.CompleteRunParams{RunID: run.Response.RunID})
+				orchestratorapi.CompleteRunParams{RunID: r.runID})
 			require.NoError(t, err)
 
 			var got string

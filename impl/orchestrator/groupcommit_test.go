@@ -11,6 +11,7 @@ import (
 
 	"github.com/nexixai/agentos/gen/orchestratorapi"
 	"github.com/nexixai/agentos/internal/dbtest"
+	"github.com/nexixai/agentos/internal/nodetest"
 	"github.com/nexixai/agentos/internal/platform"
 )
 
@@ -23,7 +24,7 @@ func TestGroupedRunCreation(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.DatabaseURL = dsn
 	cfg.QuotaRunCreateQPS, cfg.QuotaConcurrentRuns = 0, 0
-	node := serveNode(t, cfg)
+	node, _ := nodetest.Serve(t, cfg)
 	ctx := context.Background()
 
 	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), tokens{tenant: cfg.DefaultTenant},

@@ -3,7 +3,6 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"testing"
 
 	"github.com/go-faster/jx"
@@ -13,6 +12,7 @@ import (
 	"github.com/nexixai/agentos/gen/orchestratorapi"
 	"github.com/nexixai/agentos/internal/config"
 	"github.com/nexixai/agentos/internal/dbtest"
+	"github.com/nexixai/agentos/internal/nodetest"
 	"github.com/nexixai/agentos/internal/platform"
 )
 
@@ -61,7 +61,7 @@ func newTestNode(t *testing.T, dsn string, mutate func(*config.Config)) *testNod
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	node, _ := serveNode(t, cfg)
+	node, _ := nodetest.Serve(t, cfg)
 	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), creds{tenant: cfg.DefaultTenant})
 	require.NoError(t, err)
 	return &testNode{node: node, cfg: cfg, tenant: c}
@@ -79,19 +79,6 @@ func testConfig(t *testing.T) config.Config {
 	// default 10 creations and 20 model calls a second once runs finish fast enough.
 	cfg.QuotaRunCreateQPS, cfg.QuotaInvokeQPS = 0, 0
 	return cfg
-}
-
-// serveNode starts a node on cfg until the test ends; ctx ends with it.
-func serveNode(t *testing.T, cfg config.Config) (*platform.Node, context.Context) {
-	t.Helper()
-	require.NoError(t, cfg.Validate())
-	node, err := platform.New(context.Background(), cfg, slog.New(slog.DiscardHandler), platform.Options{})
-	require.NoError(t, err)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- node.Serve(ctx) }()
-	t.Cleanup(func() { stop(); require.NoError(t, <-done) })
-	return node, ctx
 }
 
 // eachBackend runs fn on SQLite and, when TEST_DATABASE_URL is set, on PostgreSQL.

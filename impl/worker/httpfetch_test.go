@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nexixai/agentos/gen/orchestratorapi"
+	"github.com/nexixai/agentos/internal/nodetest"
 	"github.com/nexixai/agentos/internal/platform"
 )
 
@@ -92,7 +93,7 @@ func setupFetch(t *testing.T) *fetchBundle {
 	cfg := testConfig(t)
 	cfg.DataDir = dir
 	cfg.PolicyDir = pol
-	node, ctx := serveNode(t, cfg)
+	node, ctx := nodetest.Serve(t, cfg)
 	b.ctx, b.node = ctx, node
 	var err error
 	b.admin, err = orchestratorapi.NewClient(node.URL(platform.Orchestrator), creds{admin: node.AdminToken})

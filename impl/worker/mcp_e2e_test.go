@@ -14,6 +14,7 @@ import (
 
 	"github.com/nexixai/agentos/gen/orchestratorapi"
 	"github.com/nexixai/agentos/impl/worker/mcptest"
+	"github.com/nexixai/agentos/internal/nodetest"
 	"github.com/nexixai/agentos/internal/platform"
 )
 
@@ -27,7 +28,7 @@ func setupMCP(t *testing.T) *mcpBundle {
 	t.Helper()
 	cfg := testConfig(t)
 	cfg.Workers = 2
-	node, ctx := serveNode(t, cfg)
+	node, ctx := nodetest.Serve(t, cfg)
 	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), creds{tenant: cfg.DefaultTenant})
 	require.NoError(t, err)
 	return &mcpBundle{c: c, ctx: ctx}

@@ -12,6 +12,7 @@ import (
 	"github.com/nexixai/agentos/gen/orchestratorapi"
 	"github.com/nexixai/agentos/impl/modelpolicy/upstreamtest"
 	"github.com/nexixai/agentos/impl/worker"
+	"github.com/nexixai/agentos/internal/nodetest"
 	"github.com/nexixai/agentos/internal/platform"
 )
 
@@ -21,7 +22,7 @@ import (
 func TestEmbeddedWorkerRunsAnAgentLoop(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	node, ctx := serveNode(t, cfg)
+	node, ctx := nodetest.Serve(t, cfg)
 
 	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), creds{tenant: cfg.DefaultTenant})
 	require.NoError(t, err)
@@ -59,7 +60,7 @@ func TestEmbeddedWorkerRunsAnAgentLoop(t *testing.T) {
 func TestMemoryToolsAcrossRuns(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	node, ctx := serveNode(t, cfg)
+	node, ctx := nodetest.Serve(t, cfg)
 
 	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), creds{tenant: cfg.DefaultTenant})
 	require.NoError(t, err)
@@ -117,7 +118,7 @@ models:
 	cfg := testConfig(t)
 	cfg.DataDir = dir
 	cfg.ModelProvidersFile = providers
-	node, ctx := serveNode(t, cfg)
+	node, ctx := nodetest.Serve(t, cfg)
 
 	c, err := orchestratorapi.NewClient(node.URL(platform.Orchestrator), creds{tenant: cfg.DefaultTenant})
 	require.NoError(t, err)
