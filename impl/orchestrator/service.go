@@ -84,7 +84,7 @@ type Service struct {
 	quotas   *quotaCache
 	versions versionCache
 	group    groupCommit         // run creations on PostgreSQL
-	ends     grouper[*endJob]    // runs ended by their workers, on PostgreSQL
+	ends     grouper[*endJob]    // runs ended by their workers
 	leases   grouper[*leaseJob]  // claims of lease requests
 	appends  grouper[*appendJob] // workers' event batches, on PostgreSQL
 	releases slotReleases        // quota slots given back

@@ -279,21 +279,12 @@ func (s *Service) FailRun(ctx context.Context, req *orchestratorapi.FailInput, p
 		Failed: true, ErrorCode: req.Error.Code, ErrorMessage: req.Error.Message, Usage: usageOf(req.Usage), Events: events})
 }
 
-// endRun ends a leased run as its worker reports, audited as action: in a group with
-// other ends on PostgreSQL (endGroup), in a transaction of its own on SQLite.
+// endRun ends a leased run as its worker reports, audited as action, in a group with
+// the other ends that arrive meanwhile (commitEnds; on SQLite too, where a group is one
+// transaction of the single writer instead of one each).
 func (s *Service) endRun(ctx context.Context, action string, end store.LeasedEnd) (*orchestratorapi.Run, error) {
 	j := &endJob{end: end, record: s.auditRecord(ctx, "", action, "runs/"+end.RunID, nil), done: make(chan error, 1)}
-	if s.db.Dialect == db.DialectPostgres {
-		s.ends.add(j)
-	} else {
-		j.done <- s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-			var err error
-			if j.run, err = store.EndLeasedRun(ctx, tx, end, s.now()); err != nil {
-				return err
-			}
-			return s.audit.Enqueue(ctx, tx, j.audit())
-		})
-	}
+	s.ends.add(j)
 	if err := <-j.done; err != nil {
 		return nil, leaseLost(err)
 	}
