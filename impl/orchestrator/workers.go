@@ -13,7 +13,6 @@ import (
 	"github.com/nexixai/agentos/gen/orchestratorapi"
 	"github.com/nexixai/agentos/impl/orchestrator/store"
 	"github.com/nexixai/agentos/internal/apierr"
-	"github.com/nexixai/agentos/internal/db"
 	"github.com/nexixai/agentos/internal/runtoken"
 )
 
@@ -183,12 +182,8 @@ func (s *Service) AppendRunEvents(ctx context.Context, req *orchestratorapi.Appe
 	}
 	j := &appendJob{batch: store.LeasedAppend{RunID: string(params.RunID), LeaseID: req.LeaseID, Token: req.FencingToken,
 		BatchID: req.BatchID.Or(""), Events: events}, done: make(chan struct{})}
-	if s.db.Dialect == db.DialectPostgres {
-		s.appends.add(j)
-		<-j.done
-	} else {
-		j.run, j.err = s.appendAlone(ctx, j.batch)
-	}
+	s.appends.add(j)
+	<-j.done
 	if j.err != nil {
 		return nil, leaseLost(j.err)
 	}
@@ -204,10 +199,10 @@ type appendJob struct {
 	done  chan struct{}
 }
 
-// commitAppends appends the batches of a group in one statement
-// (store.AppendLeasedMany); a batch that statement leaves (a lease not current, a
-// repeated batch, a second batch for one run) goes through a transaction of its own,
-// which says why, and so does every batch when the statement fails as a whole.
+// commitAppends appends the batches of a group: on PostgreSQL in one statement
+// (store.AppendLeasedMany). The batches that statement leaves (a lease not current, a
+// repeated batch, a second batch for one run; all of them on SQLite, or when the
+// statement fails as a whole) go through the transactional path, which says why.
 func (s *Service) commitAppends(group []*appendJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -216,18 +211,47 @@ func (s *Service) commitAppends(group []*appendJob) {
 		batches[i] = j.batch
 	}
 	runs, err := store.AppendLeasedMany(ctx, s.db.DB, batches, s.now())
+	var left []*appendJob
 	for i, j := range group {
 		switch {
 		case err != nil && len(group) == 1:
 			j.err = err
-		case err != nil: // one bad batch must not fail the others: each on its own
-			j.run, j.err = s.appendAlone(ctx, j.batch)
-		case runs[i] != nil:
+		case err == nil && runs[i] != nil:
 			j.run = runs[i]
 		default:
+			left = append(left, j)
+		}
+	}
+	s.appendTogether(ctx, left)
+	for _, j := range group {
+		close(j.done)
+	}
+}
+
+// appendTogether appends batches through the transactional path, all in one
+// transaction (on SQLite, one commit of the single writer for the group). A lease error
+// stays with its batch; any other error has each batch tried on its own, so that one
+// bad batch fails alone.
+func (s *Service) appendTogether(ctx context.Context, jobs []*appendJob) {
+	if len(jobs) == 0 {
+		return
+	}
+	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		for _, j := range jobs {
+			b := j.batch
+			j.run, j.err = store.WorkerAppend(ctx, tx, b.RunID, b.LeaseID, b.Token, b.BatchID, b.Events, s.now())
+			if j.err != nil && !errors.Is(j.err, store.ErrLeaseLost) && !errors.Is(j.err, store.ErrNotFound) {
+				return j.err
+			}
+		}
+		return nil
+	})
+	if err != nil && len(jobs) > 1 {
+		for _, j := range jobs {
 			j.run, j.err = s.appendAlone(ctx, j.batch)
 		}
-		close(j.done)
+	} else if err != nil {
+		jobs[0].run, jobs[0].err = nil, err
 	}
 }
 
