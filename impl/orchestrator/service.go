@@ -86,7 +86,7 @@ type Service struct {
 	group    groupCommit         // run creations on PostgreSQL
 	ends     grouper[*endJob]    // runs ended by their workers
 	leases   grouper[*leaseJob]  // claims of lease requests
-	appends  grouper[*appendJob] // workers' event batches, on PostgreSQL
+	appends  grouper[*appendJob] // workers' event batches
 	releases slotReleases        // quota slots given back
 	metrics  *metrics
 	// modelPolicy embeds memory items and queries (nil: memory answers 503).
