@@ -560,8 +560,41 @@ func validateArguments(a orchestratorapi.Agent, c toolCall) error {
 	return checkArguments(c.Function.Name, sch, c.Function.Arguments)
 }
 
-// compileSchema compiles a tool's parameter schema (an MCP tool's input schema too).
+// schemaCacheSize bounds the compiled schemas a worker keeps; the cache starts over when
+// it is full (agents are few, their tools fewer).
+const schemaCacheSize = 1024
+
+// schemaCache holds compiled parameter schemas by their text: a compiled schema is
+// read-only, so every run of an agent shares one, and compiling (a fifth of a tool call's
+// cost in the worker) is done once per schema.
+var schemaCache struct {
+	sync.Mutex
+	m map[string]*jsonschema.Schema
+}
+
+// compileSchema compiles a tool's parameter schema (an MCP tool's input schema too), or
+// returns the one compiled before from the same text.
 func compileSchema(tool string, schema []byte) (*jsonschema.Schema, error) {
+	schemaCache.Lock()
+	sch := schemaCache.m[string(schema)]
+	schemaCache.Unlock()
+	if sch != nil {
+		return sch, nil
+	}
+	sch, err := compileSchemaText(tool, schema)
+	if err != nil {
+		return nil, err
+	}
+	schemaCache.Lock()
+	if len(schemaCache.m) >= schemaCacheSize || schemaCache.m == nil {
+		schemaCache.m = make(map[string]*jsonschema.Schema)
+	}
+	schemaCache.m[string(schema)] = sch
+	schemaCache.Unlock()
+	return sch, nil
+}
+
+func compileSchemaText(tool string, schema []byte) (*jsonschema.Schema, error) {
 	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(string(schema)))
 	if err != nil {
 		return nil, fmt.Errorf("tool %q has an unreadable parameter schema: %w", tool, err)
