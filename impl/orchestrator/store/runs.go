@@ -366,6 +366,20 @@ const (
 
 // GetRun returns the tenant's run.
 func GetRun(ctx context.Context, db bun.IDB, tenantID, runID string) (*Run, error) {
+	if isPostgres(db) { // every :wait and every read of a run: prepared
+		rows, err := pgQuery(ctx, db, `SELECT `+runColumns+` FROM runs WHERE id = $1 AND tenant_id = $2`, runID, tenantID)
+		if err != nil {
+			return nil, fmt.Errorf("load run: %w", err)
+		}
+		runs, err := scanRuns(rows)
+		if err != nil {
+			return nil, fmt.Errorf("load run: %w", err)
+		}
+		if len(runs) == 0 {
+			return nil, ErrNotFound
+		}
+		return runs[0], nil
+	}
 	r := new(Run)
 	err := db.NewSelect().Model(r).Where("id = ? AND tenant_id = ?", runID, tenantID).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -1057,6 +1071,27 @@ func ExpireDeadlines(ctx context.Context, tx bun.IDB, limit int, now time.Time) 
 
 // ListEvents returns up to limit events of a run with seq > after.
 func ListEvents(ctx context.Context, db bun.IDB, runID string, after int64, limit int) ([]Event, error) {
+	if isPostgres(db) { // every stream's replay and every feed's read: prepared
+		rows, err := pgQuery(ctx, db, `SELECT run_id, seq, tenant_id, type, data, time FROM run_events
+	WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, runID, after, limit)
+		if err != nil {
+			return nil, fmt.Errorf("list run events: %w", err)
+		}
+		defer rows.Close()
+		var evs []Event
+		for rows.Next() {
+			var e Event
+			if err := rows.Scan(&e.RunID, &e.Seq, &e.TenantID, &e.Type, &e.Data, &e.Time); err != nil {
+				return nil, fmt.Errorf("list run events: %w", err)
+			}
+			e.Time = utc(e.Time)
+			evs = append(evs, e)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("list run events: %w", err)
+		}
+		return evs, nil
+	}
 	var evs []Event
 	err := db.NewSelect().Model(&evs).Where("run_id = ? AND seq > ?", runID, after).OrderExpr("seq").Limit(int64(limit)).Scan(ctx)
 	if err != nil {
