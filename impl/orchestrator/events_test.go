@@ -189,3 +189,81 @@ func TestLiveStreamMatchesReplay(t *testing.T) {
 		})
 	}
 }
+
+// A :wait that was waiting when the run ended answers with the run exactly as a read of
+// it afterwards does (the answer is handed over by the commit that ended the run, not
+// read back), for a completion and a failure with usage, on both databases.
+func TestWaitAnswersAsAReadDoes(t *testing.T) {
+	t.Parallel()
+	backends := map[string]string{"sqlite": ""}
+	if os.Getenv(dbtest.EnvDatabaseURL) != "" {
+		backends["postgres"] = dbtest.URL(t)
+	}
+	for name, url := range backends {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.DatabaseURL = url
+			r := newStreamedRun(t, cfg)
+			ctx, wc := context.Background(), r.worker
+			tc, err := orchestratorapi.NewClient(r.base, tokens{tenant: cfg.DefaultTenant})
+			require.NoError(t, err)
+			get := func(path string) string {
+				req, err := http.NewRequest(http.MethodGet, r.base+"/v1/runs/"+path, nil)
+				require.NoError(t, err)
+				req.Header.Set("X-Tenant-Id", cfg.DefaultTenant)
+				resp, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				require.NoError(t, err)
+				require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+				return string(b)
+			}
+			first, err := wc.LeaseRuns(ctx, &orchestratorapi.LeaseInput{WorkerID: "w0", WaitSeconds: orchestratorapi.NewOptInt32(5)})
+			require.NoError(t, err)
+			require.Len(t, first.Runs, 1, "newStreamedRun's run is out of the queue")
+			usage := orchestratorapi.NewOptUsage(orchestratorapi.Usage{PromptTokens: 17, CompletionTokens: 5})
+			for _, end := range []string{"complete", "fail"} {
+				run, err := tc.CreateRun(ctx, &orchestratorapi.RunInput{Input: "wait for me",
+					Metadata:       orchestratorapi.NewOptStringMap(orchestratorapi.StringMap{"k": "v é"}),
+					TimeoutSeconds: orchestratorapi.NewOptInt32(600)},
+					orchestratorapi.CreateRunParams{AgentID: "streamed"})
+				require.NoError(t, err)
+				id := string(run.Response.RunID)
+				waited := make(chan string, 1)
+				go func() { waited <- get(id + ":wait?timeout=30s") }()
+
+				lease, err := wc.LeaseRuns(ctx, &orchestratorapi.LeaseInput{WorkerID: "w1", WaitSeconds: orchestratorapi.NewOptInt32(5)})
+				require.NoError(t, err)
+				require.NotEmpty(t, lease.Runs)
+				var l orchestratorapi.Lease
+				for _, lr := range lease.Runs {
+					if string(lr.Run.RunID) == id {
+						l = lr.Lease
+					}
+				}
+				require.NotEmpty(t, l.LeaseID)
+				time.Sleep(50 * time.Millisecond) // the :wait is watching by now, as a rule
+				delta := []orchestratorapi.WorkerEvent{{Type: orchestratorapi.WorkerEventTypeModelDelta,
+					Data: orchestratorapi.NewOptWorkerEventData(orchestratorapi.WorkerEventData{"text": jx.Raw(`"x"`)})}}
+				if end == "complete" {
+					_, err = wc.CompleteRun(ctx, &orchestratorapi.CompleteInput{LeaseID: l.LeaseID, FencingToken: l.FencingToken,
+						Output: "the answer", Usage: usage, Events: delta}, orchestratorapi.CompleteRunParams{RunID: run.Response.RunID})
+				} else {
+					_, err = wc.FailRun(ctx, &orchestratorapi.FailInput{LeaseID: l.LeaseID, FencingToken: l.FencingToken,
+						Error: orchestratorapi.RunError{Code: "tool_error", Message: "it broke"}, Usage: usage, Events: delta},
+						orchestratorapi.FailRunParams{RunID: run.Response.RunID})
+				}
+				require.NoError(t, err)
+				var got string
+				select {
+				case got = <-waited:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the :wait did not answer")
+				}
+				require.Equal(t, get(id), got, end)
+				require.Contains(t, got, `"prompt_tokens":17`)
+			}
+		})
+	}
+}

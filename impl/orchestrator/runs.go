@@ -294,16 +294,21 @@ func (s *Service) WaitRun(ctx context.Context, params orchestratorapi.WaitRunPar
 	if err != nil {
 		return nil, err
 	}
+	// Watch before reading the run: every event committed after the read reaches the
+	// subscription, so none is read back from storage, and when this process ends the
+	// run the subscription hands over the run as ended, so it is not read again either.
+	sub := s.hub.Watch(string(params.RunID))
+	defer sub.Close()
 	r, err := s.tenantRun(ctx, string(params.RunID))
 	if err != nil {
 		return nil, err
 	}
 	if !store.Terminal(r.Status) {
-		sub := s.hub.Subscribe(r.ID, r.LastSeq)
-		defer sub.Close()
+		sub.Anchor(r.LastSeq)
 		deadline := time.NewTimer(timeout)
 		defer deadline.Stop()
 		after := r.LastSeq
+		var final *store.Run
 	wait:
 		for {
 			evs, changed, covered := sub.Since(after)
@@ -313,6 +318,7 @@ func (s *Service) WaitRun(ctx context.Context, params orchestratorapi.WaitRunPar
 			for _, e := range evs {
 				after = e.Seq
 				if isTerminalEvent(e.Type) {
+					final = sub.Final(e.Seq)
 					break wait
 				}
 			}
@@ -324,7 +330,9 @@ func (s *Service) WaitRun(ctx context.Context, params orchestratorapi.WaitRunPar
 				return nil, ctx.Err()
 			}
 		}
-		if r, err = s.tenantRun(ctx, r.ID); err != nil {
+		if final != nil {
+			r = final
+		} else if r, err = s.tenantRun(ctx, r.ID); err != nil {
 			return nil, err
 		}
 	}

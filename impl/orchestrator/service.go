@@ -170,7 +170,7 @@ func (s *Service) publishedRun(r *store.Run) {
 		s.published(r.ID)
 		return
 	}
-	s.hub.Publish(r.ID, r.Written)
+	s.hub.PublishRun(r)
 	if s.pg != nil {
 		s.pg.Run(r.ID)
 	}

@@ -87,19 +87,64 @@ type Sub struct {
 	once sync.Once
 }
 
-// Subscribe starts following run, whose newest event so far has seq lastSeq.
+// Subscribe starts following run, whose newest event so far has seq lastSeq as the
+// caller read it before this call; events that landed in between are read from storage.
 func (h *Hub) Subscribe(runID string, lastSeq int64) *Sub {
+	sub := h.Watch(runID)
+	sub.anchor(lastSeq, true)
+	return sub
+}
+
+// Watch starts following run before the caller reads it. Every event committed from
+// now on reaches the subscription, so once the caller has read the run it calls Anchor
+// with the newest seq it found, and nothing needs reading from storage.
+func (h *Hub) Watch(runID string) *Sub {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	f := h.feeds[runID]
 	if f == nil {
-		f = newFeed(h, runID, lastSeq)
+		f = newFeed(h, runID)
 		h.feeds[runID] = f
-		go f.run()
 	}
 	f.refs++
 	h.subs++
 	return &Sub{hub: h, feed: f}
+}
+
+// Anchor tells a subscription from Watch the newest seq its caller read; Since can be
+// called from then on.
+func (s *Sub) Anchor(lastSeq int64) { s.anchor(lastSeq, false) }
+
+func (s *Sub) anchor(lastSeq int64, fetch bool) {
+	f := s.feed
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.anchored {
+		if lastSeq > f.last { // the caller read events the feed has not seen yet
+			f.kickFetch()
+		}
+		return
+	}
+	f.anchored = true
+	f.base, f.last = lastSeq, lastSeq
+	pending := f.pending
+	f.pending = nil
+	if !f.add(pending) { // what was published while unanchored does not follow lastSeq
+		fetch = true
+	}
+	go f.run(fetch)
+}
+
+// Final returns the run as the commit that wrote its terminal event (seq) left it, when
+// this process made that commit; nil otherwise.
+func (s *Sub) Final(seq int64) *store.Run {
+	f := s.feed
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.final != nil && f.final.LastSeq == seq {
+		return f.final
+	}
+	return nil
 }
 
 // Close ends the subscription.
@@ -135,24 +180,29 @@ func (s *Sub) Since(after int64) (events []store.Event, changed <-chan struct{},
 	return f.events[i:n:n], f.changed, true
 }
 
-// feed holds the recent events of one watched run.
+// feed holds the recent events of one watched run. It is anchored once a subscriber
+// knows where the run stood (Subscribe, Anchor); until then what is published waits in
+// pending, and notifications wait in kick.
 type feed struct {
 	hub   *Hub
 	runID string
 
-	mu      sync.Mutex
-	base    int64         // the cache holds every event with seq > base
-	events  []store.Event // ascending seq, all > base
-	last    int64         // highest seq fetched
-	changed chan struct{}
+	mu       sync.Mutex
+	anchored bool
+	pending  []store.Event // published before the feed was anchored
+	base     int64         // the cache holds every event with seq > base
+	events   []store.Event // ascending seq, all > base
+	last     int64         // highest seq fetched
+	final    *store.Run    // the run as this process ended it (PublishRun)
+	changed  chan struct{}
 
 	refs int // guarded by hub.mu
 	kick chan struct{}
 	stop chan struct{}
 }
 
-func newFeed(h *Hub, runID string, lastSeq int64) *feed {
-	return &feed{hub: h, runID: runID, base: lastSeq, last: lastSeq, changed: make(chan struct{}), kick: make(chan struct{}, 1), stop: make(chan struct{})}
+func newFeed(h *Hub, runID string) *feed {
+	return &feed{hub: h, runID: runID, changed: make(chan struct{}), kick: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
 func (f *feed) kickFetch() {
@@ -162,10 +212,14 @@ func (f *feed) kickFetch() {
 	}
 }
 
-func (f *feed) run() {
+// run reads the run's new events from storage when notified, and every pollEvery;
+// first, if fetch is set (events that landed between the caller's read and Subscribe).
+func (f *feed) run(fetch bool) {
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
-	f.fetch() // events that landed between the caller's read and Subscribe
+	if fetch {
+		f.fetch()
+	}
 	for {
 		select {
 		case <-f.stop:
@@ -239,6 +293,23 @@ func (f *feed) signal(added bool) {
 // feed holds (another commit's landed first, or were written elsewhere) make it read
 // from storage instead, as Notify does.
 func (h *Hub) Publish(runID string, evs []store.Event) {
+	h.publish(runID, evs, nil)
+}
+
+// PublishRun is Publish for the events r.Written that a commit of this process wrote;
+// when that commit ended the run, r is kept for the subscribers as the run's final state
+// (Final), sparing them a read.
+func (h *Hub) PublishRun(r *store.Run) {
+	var final *store.Run
+	if store.Terminal(r.Status) && len(r.Written) > 0 {
+		cp := *r
+		cp.Written = nil
+		final = &cp
+	}
+	h.publish(r.ID, r.Written, final)
+}
+
+func (h *Hub) publish(runID string, evs []store.Event, final *store.Run) {
 	h.mu.Lock()
 	f := h.feeds[runID]
 	h.mu.Unlock()
@@ -246,6 +317,17 @@ func (h *Hub) Publish(runID string, evs []store.Event) {
 		return
 	}
 	f.mu.Lock()
+	if final != nil {
+		f.final = final
+	}
+	if !f.anchored {
+		f.pending = append(f.pending, evs...)
+		f.mu.Unlock()
+		if len(evs) == 0 {
+			f.kickFetch()
+		}
+		return
+	}
 	ok := f.add(evs)
 	f.mu.Unlock()
 	if !ok || len(evs) == 0 {
