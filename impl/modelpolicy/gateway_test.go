@@ -6,10 +6,13 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/shared"
 	"github.com/stretchr/testify/require"
+
+	"github.com/nexixai/agentos/impl/modelpolicy/upstreamtest"
 )
 
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
@@ -174,4 +177,28 @@ func TestUnknownFieldsAreForwarded(t *testing.T) {
 	require.Equal(t, `"upstream-model"`, string(sent["model"]), "the model name is mapped")
 	require.Contains(t, string(last.Body), `"x_msg":1`)
 	require.Equal(t, `4096`, string(sent["max_tokens"]), "the default bundle's max_tokens obligation is applied")
+}
+
+// A stream is relayed as its chunks arrive: events that arrive together go out in one
+// write, but the gateway never holds one back waiting for the next.
+func TestStreamIsRelayedAsItArrives(t *testing.T) {
+	t.Parallel()
+	const gap = 150 * time.Millisecond
+	b := setup(t, setupOpts{upstream: upstreamtest.Behavior{Words: 3, ChunkDelay: gap}})
+	c := b.openai()
+	s := c.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
+		Model:    "up-chat",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("slowly")},
+	})
+	var arrivals []time.Time
+	for s.Next() {
+		if c := s.Current(); len(c.Choices) > 0 && c.Choices[0].Delta.Content != "" {
+			arrivals = append(arrivals, time.Now())
+		}
+	}
+	require.NoError(t, s.Err())
+	require.Len(t, arrivals, 3, "one chunk per word")
+	for i := 1; i < len(arrivals); i++ {
+		require.Greater(t, arrivals[i].Sub(arrivals[i-1]), gap/2, "chunk %d came with the one after it", i)
+	}
 }

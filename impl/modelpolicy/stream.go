@@ -28,6 +28,9 @@ func writeJSON(w http.ResponseWriter, body []byte) {
 // chunk (requested with include_usage), relayed only if the client asked for it; without
 // one, the gateway estimates it from what it relayed and marks it estimated. A stream
 // that breaks after its first event ends with an error event and no [DONE].
+// maxHeldEvents bounds the bytes of events held back to be written together.
+const maxHeldEvents = 16 << 10
+
 func (s *Service) relayStream(ctx context.Context, c *call, pc provider.Call, w http.ResponseWriter, promptEst int64, clientUsage bool) error {
 	relay, err := s.router.Stream(ctx, pc)
 	if err != nil {
@@ -42,17 +45,21 @@ func (s *Service) relayStream(ctx context.Context, c *call, pc provider.Call, w 
 	var (
 		usage        provider.Usage
 		contentBytes int
-		buf          []byte
+		buf          []byte // events not yet written
 		writeErr     error
 	)
-	emit := func(data []byte) {
-		if writeErr != nil {
-			return
+	// Events are written (and flushed: the response is an event stream) as soon as no
+	// further event is at hand; events that arrived together go out in one write.
+	flush := func() {
+		if writeErr == nil && len(buf) > 0 {
+			_, writeErr = w.Write(buf)
 		}
-		buf = append(buf[:0], "data: "...)
+		buf = buf[:0]
+	}
+	emit := func(data []byte) {
+		buf = append(buf, "data: "...)
 		buf = append(buf, data...)
 		buf = append(buf, "\n\n"...)
-		_, writeErr = w.Write(buf)
 	}
 	handle := func(data []byte) {
 		info := provider.InspectChunk(data)
@@ -60,10 +67,12 @@ func (s *Service) relayStream(ctx context.Context, c *call, pc provider.Call, w 
 		if info.Usage.Present {
 			usage = info.Usage
 		}
-		if info.UsageOnly && !clientUsage {
-			return
+		if !info.UsageOnly || clientUsage {
+			emit(data)
 		}
-		emit(data)
+		if len(buf) >= maxHeldEvents || !relay.Ready() {
+			flush()
+		}
 	}
 	handle(relay.First)
 	var streamErr error
@@ -93,6 +102,7 @@ func (s *Service) relayStream(ctx context.Context, c *call, pc provider.Call, w 
 		relay.Close(nil)
 		emit([]byte("[DONE]"))
 	}
+	flush()
 	estimated := !usage.Present
 	if estimated {
 		usage = provider.Usage{PromptTokens: promptEst, CompletionTokens: provider.EstimateTokens(contentBytes)}

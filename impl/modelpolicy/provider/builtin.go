@@ -422,6 +422,9 @@ func (s *sliceStream) Next() ([]byte, error) {
 	return s.events[s.i-1], nil
 }
 
+// Ready implements Relay.Ready: every event is at hand.
+func (s *sliceStream) Ready() bool { return true }
+
 func (s *sliceStream) Close() error { return nil }
 
 type embeddingRequest struct {

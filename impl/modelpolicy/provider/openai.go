@@ -311,6 +311,31 @@ func (s *sseStream) readLine() ([]byte, error) {
 	}
 }
 
+// Ready implements Relay.Ready: the stream has ended, or the event Next returns next
+// (its lines up to the blank line that ends it, one of them data) has been read into
+// the buffer already. Comments and events without data, which Next skips, do not count.
+func (s *sseStream) Ready() bool {
+	if s.done {
+		return true
+	}
+	held, _ := s.r.Peek(s.r.Buffered())
+	data := false
+	for {
+		line, rest, complete := bytes.Cut(held, []byte("\n"))
+		if !complete {
+			return false
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		switch {
+		case len(line) == 0 && data:
+			return true
+		case bytes.HasPrefix(line, []byte("data:")):
+			data = true
+		}
+		held = rest
+	}
+}
+
 func (s *sseStream) Close() error {
 	if s.closed {
 		return nil

@@ -558,6 +558,13 @@ func (rl *Relay) Next() ([]byte, error) {
 	return data, err
 }
 
+// Ready reports whether Next would return at once because the next event has arrived
+// already (streams that cannot tell say false).
+func (rl *Relay) Ready() bool {
+	r, ok := rl.s.(interface{ Ready() bool })
+	return ok && r.Ready()
+}
+
 // Close ends the stream and records its outcome: nil for a complete stream, else the
 // error that ended it (a broken stream counts against the deployment's breaker).
 func (rl *Relay) Close(err error) {
