@@ -91,7 +91,7 @@ func (w *Worker) streamChat(ctx context.Context, cred runCred, model string, msg
 	var out completion
 	calls := map[int]*toolCall{}
 	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	sc.Buffer(make([]byte, 4<<10), 4<<20) // grows for long events; most are short
 	for sc.Scan() {
 		line, ok := strings.CutPrefix(sc.Text(), "data: ")
 		if !ok {
