@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -19,7 +18,7 @@ import (
 // order given. The chains it writes are exactly those Append would write one by one.
 func AppendBatch(ctx context.Context, tx bun.Tx, recs []Record) ([]Record, error) {
 	out := make([]Record, len(recs))
-	details := make([][]byte, len(recs))
+	details := make([]string, len(recs))
 	byTenant := map[string][]int{}
 	var tenants []string
 	now := time.Now()
@@ -31,7 +30,7 @@ func AppendBatch(ctx context.Context, tx bun.Tx, recs []Record) ([]Record, error
 			rec.Time = now
 		}
 		rec.Time = rec.Time.UTC().Truncate(time.Microsecond)
-		d, err := canonicalDetail(rec.Detail)
+		d, err := rec.canonicalDetail()
 		if err != nil {
 			return nil, fmt.Errorf("append audit record %d: %w", i, err)
 		}
@@ -66,7 +65,7 @@ func AppendBatch(ctx context.Context, tx bun.Tx, recs []Record) ([]Record, error
 			rows = append(rows, recordRow{
 				TenantID: rec.TenantID, Seq: rec.Seq, Time: rec.Time, Principal: rec.Principal,
 				Action: rec.Action, Resource: rec.Resource, Outcome: rec.Outcome, RequestID: rec.RequestID,
-				Detail: string(details[i]), PrevHash: rec.PrevHash, Hash: rec.Hash,
+				Detail: details[i], PrevHash: rec.PrevHash, Hash: rec.Hash,
 			})
 		}
 		if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
@@ -217,16 +216,17 @@ func (l *Logger) emitBatch(recs []Record) {
 
 // WriteBatch writes records as JSON lines in one write.
 func (s *jsonLineSink) WriteBatch(recs []Record) error {
-	var buf []byte
-	for _, rec := range recs {
-		b, err := json.Marshal(rec)
-		if err != nil {
-			return fmt.Errorf("encode audit record: %w", err)
-		}
-		buf = append(append(buf, b...), '\n')
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	buf := s.buf[:0]
+	for i := range recs {
+		var err error
+		if buf, err = appendRecordJSON(buf, &recs[i]); err != nil {
+			return fmt.Errorf("encode audit record: %w", err)
+		}
+		buf = append(buf, '\n')
+	}
+	s.keep(buf)
 	if _, err := s.w.Write(buf); err != nil {
 		return fmt.Errorf("write audit records: %w", err)
 	}
