@@ -43,7 +43,7 @@ type call struct {
 	decision  policyeval.Decision
 	reserved  *quota.Reservation
 	start     time.Time
-	detail    map[string]any
+	detail    callDetail
 	// metricModel is the model's label in metrics: a configured model's name, or
 	// "unknown" (clients choose the name; labels must stay bounded).
 	metricModel string
@@ -57,11 +57,8 @@ func (s *Service) begin(ctx context.Context, op, model, wantType string, in poli
 	if !ok {
 		return nil, errors.New("no principal on an authenticated operation")
 	}
-	c := &call{s: s, op: op, model: model, principal: p, start: s.now(), detail: make(map[string]any, 16), metricModel: "unknown"}
-	c.detail["model"] = model
-	if p.RunID != "" { // a worker acting for a run, with its run token
-		c.detail["run_id"] = p.RunID
-	}
+	c := &call{s: s, op: op, model: model, principal: p, start: s.now(), metricModel: "unknown"}
+	c.detail.runID = p.RunID // set for a worker acting for a run, with its run token
 	info, err := s.info.get(ctx, p.TenantID)
 	if err != nil {
 		return nil, apierr.Wrap(err, apierr.CodeUnavailable, "tenant lookup unavailable")
@@ -87,22 +84,17 @@ func (s *Service) begin(ctx context.Context, op, model, wantType string, in poli
 	if err != nil {
 		return nil, err
 	}
-	c.detail["policy_revision"] = c.decision.Revision
-	c.detail["decision"] = decisionWord(c.decision.Allow)
+	c.detail.decided = true
 	if !c.decision.Allow {
-		c.detail["reasons"] = c.decision.Reasons
 		err := denied(c.decision.Reasons)
 		c.refuse(ctx, audit.OutcomeDenied, err)
 		return nil, err
-	}
-	if len(c.decision.Obligations) > 0 {
-		c.detail["obligations"] = c.decision.Obligations
 	}
 	c.reserved, err = s.limiter.Reserve(ctx, p.TenantID, s.limits(info), reserve(c.decision))
 	var ex *quota.ExceededError
 	if errors.As(err, &ex) {
 		s.metrics.quota.WithLabelValues(ex.Kind).Inc()
-		c.detail["quota"] = ex.Kind
+		c.detail.quota, c.detail.hasQuota = ex.Kind, true
 		qerr := &apierr.Error{Code: apierr.CodeRateLimited, Message: ex.Error(), RetryAfter: retryAfterSeconds(ex.RetryAfter)}
 		c.refuse(ctx, audit.OutcomeDenied, qerr)
 		return nil, qerr
@@ -181,15 +173,15 @@ func (c *call) record(ctx context.Context, outcome string) audit.Record {
 		Resource:  "models/" + c.model,
 		Outcome:   outcome,
 		RequestID: httpserver.RequestID(ctx),
-		Detail:    c.detail,
+		Encoded:   c.encodeDetail(),
 	}
 }
 
 // refuse audits a call refused before it reached a model.
 func (c *call) refuse(ctx context.Context, outcome string, err error) {
 	if ae, ok := apierr.As(err); ok {
-		c.detail["error"] = ae.Message
-		c.detail["status"] = ae.Code.Status()
+		c.detail.setError(ae.Message)
+		c.detail.setStatus(ae.Code.Status())
 	}
 	c.s.metrics.calls.WithLabelValues(c.op, c.metricModel, outcome).Inc()
 	c.s.batch.Add(ctx, c.record(ctx, outcome))
@@ -200,9 +192,9 @@ func (c *call) refuse(ctx context.Context, outcome string, err error) {
 func (c *call) fail(ctx context.Context, err error) error {
 	c.settle(0)
 	out := upstreamProblem(err)
-	c.detail["error"] = err.Error()
+	c.detail.setError(err.Error())
 	if ae, ok := apierr.As(out); ok {
-		c.detail["status"] = ae.Code.Status()
+		c.detail.setStatus(ae.Code.Status())
 	}
 	c.s.metrics.calls.WithLabelValues(c.op, c.metricModel, audit.OutcomeFailure).Inc()
 	c.s.batch.Add(ctx, c.record(ctx, audit.OutcomeFailure))
@@ -227,17 +219,14 @@ func (c *call) finish(ctx context.Context, served provider.Served, u provider.Us
 		Prompt: u.PromptTokens, Completion: u.CompletionTokens, Total: u.TotalTokens, Estimated: estimated,
 	})
 	c.s.router.Metrics().Tokens(served.Deployment, u.PromptTokens, u.CompletionTokens, estimated)
-	c.detail["deployment"] = served.Deployment.ID
-	c.detail["attempts"] = served.Attempts
+	c.detail.served = true
+	c.detail.deployment = served.Deployment.ID
+	c.detail.attempts = served.Attempts
 	if served.Model.Name != c.model {
-		c.detail["fallback_model"] = served.Model.Name
+		c.detail.fallbackModel = served.Model.Name
 	}
-	c.detail["prompt_tokens"] = u.PromptTokens
-	c.detail["completion_tokens"] = u.CompletionTokens
-	c.detail["total_tokens"] = u.TotalTokens
-	if estimated {
-		c.detail["usage_estimated"] = true
-	}
+	c.detail.usage = u
+	c.detail.usageEstimated = estimated
 	c.s.metrics.calls.WithLabelValues(c.op, c.metricModel, outcome).Inc()
 	c.s.batch.Add(ctx, c.record(ctx, outcome))
 }
@@ -324,12 +313,8 @@ func (s *Service) CreateChatCompletion(ctx context.Context, req *modelpolicyapi.
 	if err != nil {
 		return err
 	}
-	if stream {
-		c.detail["stream"] = true
-	}
-	if effective > 0 {
-		c.detail["max_tokens"] = effective
-	}
+	c.detail.stream = stream
+	c.detail.maxTokens = effective
 
 	var edits []provider.Field
 	if effective != requested && effective > 0 {

@@ -91,10 +91,10 @@ func (s *Service) relayStream(ctx context.Context, c *call, pc provider.Call, w 
 	case writeErr != nil:
 		// The client went away; the upstream is not to blame.
 		relay.Close(&provider.Error{Kind: provider.KindCanceled, Err: writeErr})
-		c.detail["error"] = "client disconnected: " + writeErr.Error()
+		c.detail.setError("client disconnected: " + writeErr.Error())
 	case streamErr != nil:
 		relay.Close(streamErr)
-		c.detail["error"] = streamErr.Error()
+		c.detail.setError(streamErr.Error())
 		if e, ok := provider.AsError(streamErr); !ok || e.Kind != provider.KindCanceled {
 			emit(streamErrorEvent(ctx, streamErr))
 		}

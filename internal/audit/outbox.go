@@ -42,10 +42,10 @@ func (l *Logger) EnqueueAll(ctx context.Context, tx bun.IDB, recs []Record) erro
 			rec.Time = time.Now()
 		}
 		rec.Time = rec.Time.UTC().Truncate(time.Microsecond)
-		if _, err := canonicalDetail(rec.Detail); err != nil {
+		if _, err := rec.canonicalDetail(); err != nil {
 			return fmt.Errorf("enqueue audit record: %w", err)
 		}
-		data, err := json.Marshal(rec)
+		data, err := appendRecordJSON(nil, &rec)
 		if err != nil {
 			return fmt.Errorf("encode audit record: %w", err)
 		}

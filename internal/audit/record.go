@@ -48,26 +48,14 @@ type Record struct {
 	RequestID string `json:"request_id"`
 	// Detail holds anything else worth keeping; it must encode as JSON.
 	Detail map[string]any `json:"detail,omitempty"`
+	// Encoded is the detail encoded in advance (see DetailWriter), instead of Detail:
+	// a record has one or the other. The sink writes it as the "detail" member.
+	Encoded EncodedDetail `json:"-"`
 	// PrevHash is the Hash of the tenant's previous record, "" for seq 1;
 	// assigned by Append.
 	PrevHash string `json:"prev_hash"`
 	// Hash is ComputeHash of the record; assigned by Append.
 	Hash string `json:"hash"`
-}
-
-// canonical is the canonical encoding of a Record. Its fields are declared
-// in sorted key order, so encoding/json writes the keys sorted.
-type canonical struct {
-	Action    string          `json:"action"`
-	Detail    json.RawMessage `json:"detail"`
-	Outcome   string          `json:"outcome"`
-	PrevHash  string          `json:"prev_hash"`
-	Principal string          `json:"principal"`
-	RequestID string          `json:"request_id"`
-	Resource  string          `json:"resource"`
-	Seq       int64           `json:"seq"`
-	TenantID  string          `json:"tenant_id"`
-	Time      string          `json:"time"`
 }
 
 // ComputeHash returns the lowercase hex SHA-256 of the record's canonical
@@ -87,34 +75,33 @@ type canonical struct {
 // keys at every depth and keeps numbers as first written. A Detail that
 // encoding/json cannot encode (Append refuses those) is hashed as null.
 func (r Record) ComputeHash() string {
-	detail, err := canonicalDetail(r.Detail)
+	detail, err := r.canonicalDetail()
 	if err != nil {
-		detail = []byte("null")
+		detail = "null"
 	}
 	return r.hashWith(detail)
 }
 
 // hashWith returns the record's hash given its canonical detail.
-func (r Record) hashWith(detail []byte) string {
-	b, err := json.Marshal(canonical{
-		Action:    r.Action,
-		Detail:    detail,
-		Outcome:   r.Outcome,
-		PrevHash:  r.PrevHash,
-		Principal: r.Principal,
-		RequestID: r.RequestID,
-		Resource:  r.Resource,
-		Seq:       r.Seq,
-		TenantID:  r.TenantID,
-		Time:      r.Time.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano),
-	})
-	if err != nil {
-		// Only the RawMessage could fail to encode, and canonicalDetail
-		// returns valid JSON.
-		panic(fmt.Sprintf("audit: encode canonical record: %v", err))
+func (r *Record) hashWith(detail string) string {
+	var buf [1024]byte
+	sum := sha256.Sum256(appendCanonicalRecord(buf[:0], r, detail))
+	var out [sha256.Size * 2]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
+}
+
+// canonicalDetail returns the record's detail as canonical JSON: Encoded's, or
+// Detail's (see ComputeHash).
+func (r *Record) canonicalDetail() (string, error) {
+	if !r.Encoded.IsZero() {
+		return r.Encoded.canonical, r.Encoded.err
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	if len(r.Detail) == 0 {
+		return "{}", nil
+	}
+	b, err := canonicalDetail(r.Detail)
+	return string(b), err
 }
 
 // canonicalDetail returns detail as canonical JSON (see ComputeHash).
@@ -122,13 +109,17 @@ func canonicalDetail(detail map[string]any) ([]byte, error) {
 	if len(detail) == 0 {
 		return []byte("{}"), nil
 	}
+	// encoding/json sorts map keys at every depth and writes each plain value as
+	// decoding and re-encoding would, so plain JSON is canonical as it is; appendPlain
+	// writes it as encoding/json would, without reflection.
+	if b, ok := appendPlainMap(make([]byte, 0, 256), detail); ok {
+		return b, nil
+	}
 	b, err := json.Marshal(detail)
 	if err != nil {
 		return nil, fmt.Errorf("encode detail: %w", err)
 	}
 	if plainJSON(detail) {
-		// encoding/json already sorts map keys at every depth and writes each number
-		// as decoding and re-encoding would, so the bytes are canonical as they are.
 		return b, nil
 	}
 	return canonicalJSON(b)

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -55,23 +54,37 @@ func ParseSink(spec string) (Sink, error) {
 // jsonLineSink writes each record as one line of JSON. Each record is one
 // Write call on w, so lines from concurrent writers never interleave.
 type jsonLineSink struct {
-	mu sync.Mutex
-	w  io.Writer
-	c  io.Closer // nil for the standard streams, which are not ours to close
+	mu  sync.Mutex
+	w   io.Writer
+	c   io.Closer // nil for the standard streams, which are not ours to close
+	buf []byte    // the lines being written, reused (guarded by mu)
 }
 
+// maxSinkBuffer bounds the buffer a jsonLineSink keeps between writes.
+const maxSinkBuffer = 1 << 20
+
 func (s *jsonLineSink) Write(rec Record) error {
-	b, err := json.Marshal(rec)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := appendRecordJSON(s.buf[:0], &rec)
 	if err != nil {
 		return fmt.Errorf("encode audit record: %w", err)
 	}
 	b = append(b, '\n')
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.keep(b)
 	if _, err := s.w.Write(b); err != nil {
 		return fmt.Errorf("write audit record: %w", err)
 	}
 	return nil
+}
+
+// keep keeps b's array for the next write, unless it grew too large to hold on to.
+func (s *jsonLineSink) keep(b []byte) {
+	if cap(b) <= maxSinkBuffer {
+		s.buf = b[:0]
+	} else {
+		s.buf = nil
+	}
 }
 
 func (s *jsonLineSink) Close() error {

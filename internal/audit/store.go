@@ -100,7 +100,7 @@ func Append(ctx context.Context, tx bun.IDB, rec Record) (Record, error) {
 		rec.Time = time.Now()
 	}
 	rec.Time = rec.Time.UTC().Truncate(time.Microsecond)
-	detail, err := canonicalDetail(rec.Detail)
+	detail, err := rec.canonicalDetail()
 	if err != nil {
 		return Record{}, fmt.Errorf("append audit record: %w", err)
 	}
@@ -120,7 +120,7 @@ func Append(ctx context.Context, tx bun.IDB, rec Record) (Record, error) {
 	return rec, nil
 }
 
-func appendTx(ctx context.Context, tx bun.IDB, rec Record, detail []byte) (Record, error) {
+func appendTx(ctx context.Context, tx bun.IDB, rec Record, detail string) (Record, error) {
 	// Make sure the head row exists, then lock it. ON CONFLICT DO NOTHING
 	// never fails, so a PostgreSQL transaction stays usable.
 	if _, err := tx.NewInsert().
@@ -151,7 +151,7 @@ func appendTx(ctx context.Context, tx bun.IDB, rec Record, detail []byte) (Recor
 		Resource:  rec.Resource,
 		Outcome:   rec.Outcome,
 		RequestID: rec.RequestID,
-		Detail:    string(detail),
+		Detail:    detail,
 		PrevHash:  rec.PrevHash,
 		Hash:      rec.Hash,
 	}
