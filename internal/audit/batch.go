@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
@@ -98,11 +97,9 @@ func insertRows(ctx context.Context, tx bun.Tx, rows []recordRow, size int) erro
 	if err != nil {
 		return err
 	}
-	// As bun does with the statements it builds: the buffer is this statement's alone
-	// and never written again, so the string may share it. It goes to the driver as
-	// it is (bun.Tx.ExecContext would look for placeholders in it again); AgentOS
-	// installs no bun query hooks that this skips.
-	_, err = tx.Tx.ExecContext(ctx, unsafe.String(unsafe.SliceData(b), len(b)))
+	// The statement goes to the driver as it is: bun.Tx.ExecContext would look for
+	// placeholders in it again (AgentOS installs no bun query hooks that this skips).
+	_, err = tx.Tx.ExecContext(ctx, string(b))
 	return err
 }
 
