@@ -190,6 +190,9 @@ func (c *call) refuse(ctx context.Context, outcome string, err error) {
 // fail ends a call whose upstream attempts all failed: the reservation is returned and
 // the failure audited; it returns the problem to answer.
 func (c *call) fail(ctx context.Context, err error) error {
+	if ee, ok := errors.AsType[*provider.EditError](err); ok {
+		err = apierr.Wrap(ee.Err, apierr.CodeInvalidJSON, "invalid request body")
+	}
 	c.settle(0)
 	out := upstreamProblem(err)
 	c.detail.setError(err.Error())
@@ -342,12 +345,8 @@ func (s *Service) CreateChatCompletion(ctx context.Context, req *modelpolicyapi.
 		}
 		edits = append(edits, provider.Field{Key: "stream_options", Value: opts})
 	}
-	if len(edits) > 0 {
-		if body, err = provider.SetFields(body, edits...); err != nil {
-			return c.fail(ctx, apierr.Wrap(err, apierr.CodeInvalidJSON, "invalid request body"))
-		}
-	}
-	pc := provider.Call{Op: provider.OpChat, Model: req.Model, Body: body, Permit: c.permit}
+	// The edits are applied by the router, in the pass that sets each deployment's model.
+	pc := provider.Call{Op: provider.OpChat, Model: req.Model, Body: body, Edits: edits, Permit: c.permit}
 	if stream {
 		return s.relayStream(ctx, c, pc, w, promptEst, clientUsage)
 	}
