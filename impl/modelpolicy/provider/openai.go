@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -196,7 +197,7 @@ func (o *OpenAI) Do(ctx context.Context, req Request) (*Response, error) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, statusError(resp)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamBody+1))
+	body, err := readAnswer(resp.Body, resp.ContentLength, maxUpstreamBody)
 	if err != nil {
 		return nil, transportError(ctx, err)
 	}
@@ -207,6 +208,36 @@ func (o *OpenAI) Do(ctx context.Context, req Request) (*Response, error) {
 		return nil, &Error{Kind: KindProtocol, Message: "upstream answer is not JSON"}
 	}
 	return &Response{Body: body, Usage: ParseUsage(body)}, nil
+}
+
+// answerSize is the buffer an answer of the declared length (-1 when unknown) is read
+// into, given the limit: one byte more, for the read that finds the end.
+func answerSize(declared, limit int64) int {
+	if declared < 0 {
+		return int(min(4<<10, limit+1))
+	}
+	return int(min(declared, limit)) + 1
+}
+
+// readAnswer reads an upstream answer to its end or to one byte past limit, into a buffer
+// sized from its Content-Length (-1 when unknown): one allocation for the usual answer
+// instead of io.ReadAll's growing chunks and final copy.
+func readAnswer(r io.Reader, declared, limit int64) ([]byte, error) {
+	buf := make([]byte, 0, answerSize(declared, limit))
+	for int64(len(buf)) <= limit {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, int(min(int64(cap(buf)), limit+1-int64(len(buf)))))
+		}
+		n, err := r.Read(buf[len(buf):int(min(int64(cap(buf)), limit+1))])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 // Stream implements Provider.
