@@ -360,6 +360,7 @@ func (s *Service) CreateChatCompletion(ctx context.Context, req *modelpolicyapi.
 		estimated = true
 	}
 	writeJSON(w, resp.Body)
+	resp.Release() // written: the answer's buffer goes back to the pool
 	c.finish(ctx, served, u, estimated, audit.OutcomeSuccess)
 	return nil
 }

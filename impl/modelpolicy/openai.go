@@ -31,6 +31,7 @@ func (s *Service) CreateEmbedding(ctx context.Context, req *modelpolicyapi.Embed
 		u, estimated = provider.Usage{PromptTokens: est}, true
 	}
 	writeJSON(w, resp.Body)
+	resp.Release() // written: the answer's buffer goes back to the pool
 	c.finish(ctx, served, u, estimated, audit.OutcomeSuccess)
 	return nil
 }

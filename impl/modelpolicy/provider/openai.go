@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-faster/jx"
@@ -197,17 +198,22 @@ func (o *OpenAI) Do(ctx context.Context, req Request) (*Response, error) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, statusError(resp)
 	}
-	body, err := readAnswer(resp.Body, resp.ContentLength, maxUpstreamBody)
+	buf := getAnswerBuf(resp.ContentLength)
+	body, err := readAnswer(resp.Body, (*buf)[:0], resp.ContentLength, maxUpstreamBody)
+	*buf = body
 	if err != nil {
+		putAnswerBuf(buf)
 		return nil, transportError(ctx, err)
 	}
 	if len(body) > maxUpstreamBody {
+		putAnswerBuf(buf)
 		return nil, &Error{Kind: KindProtocol, Message: fmt.Sprintf("upstream answer exceeds %d bytes", maxUpstreamBody)}
 	}
 	if !jx.Valid(body) {
+		putAnswerBuf(buf)
 		return nil, &Error{Kind: KindProtocol, Message: "upstream answer is not JSON"}
 	}
-	return &Response{Body: body, Usage: ParseUsage(body)}, nil
+	return &Response{Body: body, Usage: ParseUsage(body), buf: buf}, nil
 }
 
 // answerSize is the buffer an answer of the declared length (-1 when unknown) is read
@@ -219,11 +225,50 @@ func answerSize(declared, limit int64) int {
 	return int(min(declared, limit)) + 1
 }
 
-// readAnswer reads an upstream answer to its end or to one byte past limit, into a buffer
-// sized from its Content-Length (-1 when unknown): one allocation for the usual answer
-// instead of io.ReadAll's growing chunks and final copy.
-func readAnswer(r io.Reader, declared, limit int64) ([]byte, error) {
-	buf := make([]byte, 0, answerSize(declared, limit))
+// answerClasses are the capacities of the pooled answer buffers; a larger answer gets a
+// buffer of its own, not kept after Release.
+var answerClasses = [...]int{1 << 10, 4 << 10, 16 << 10, 64 << 10}
+
+var answerPools [len(answerClasses)]sync.Pool
+
+// getAnswerBuf returns a buffer for an answer of the declared length: pooled (the smallest
+// class that holds it) or, past the largest class, allocated at its size.
+func getAnswerBuf(declared int64) *[]byte {
+	size := answerSize(declared, maxUpstreamBody)
+	for i, c := range answerClasses {
+		if size <= c {
+			if b, ok := answerPools[i].Get().(*[]byte); ok {
+				return b
+			}
+			b := make([]byte, 0, c)
+			return &b
+		}
+	}
+	b := make([]byte, 0, size)
+	return &b
+}
+
+// putAnswerBuf keeps a buffer for reuse in the largest class it holds, unless it grew
+// far past the largest class.
+func putAnswerBuf(b *[]byte) {
+	c := cap(*b)
+	if c > 2*answerClasses[len(answerClasses)-1] {
+		return
+	}
+	for i := len(answerClasses) - 1; i >= 0; i-- {
+		if c >= answerClasses[i] {
+			*b = (*b)[:0]
+			answerPools[i].Put(b)
+			return
+		}
+	}
+}
+
+// readAnswer reads an upstream answer to its end or to one byte past limit, into buf
+// (emptied), grown to the size the Content-Length declares (-1 when unknown): one buffer
+// for the usual answer instead of io.ReadAll's growing chunks and final copy.
+func readAnswer(r io.Reader, buf []byte, declared, limit int64) ([]byte, error) {
+	buf = slices.Grow(buf[:0], answerSize(declared, limit))
 	for int64(len(buf)) <= limit {
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, int(min(int64(cap(buf)), limit+1-int64(len(buf)))))
