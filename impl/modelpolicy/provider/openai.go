@@ -29,9 +29,11 @@ const maxEventBytes = 8 << 20
 type OpenAI struct {
 	name    string
 	baseURL string
-	apiKey  string
-	headers http.Header
 	client  *http.Client
+	// header and streamHeader are the headers of every request and of every stream
+	// request, built once and shared by the requests: neither the client (it has no
+	// cookie jar) nor the transport modifies a request's Header.
+	header, streamHeader http.Header
 }
 
 // OpenAIConfig configures an OpenAI provider.
@@ -64,21 +66,32 @@ func NewTransport() *http.Transport {
 
 // NewOpenAI returns an OpenAI provider.
 func NewOpenAI(cfg OpenAIConfig) *OpenAI {
-	h := http.Header{}
-	for k, v := range cfg.Headers {
-		h.Set(k, v)
-	}
 	rt := cfg.Transport
 	if rt == nil {
 		rt = NewTransport()
 	}
 	return &OpenAI{
-		name:    cfg.Name,
-		baseURL: strings.TrimSuffix(cfg.BaseURL, "/"),
-		apiKey:  cfg.APIKey,
-		headers: h,
-		client:  &http.Client{Transport: rt},
+		name:         cfg.Name,
+		baseURL:      strings.TrimSuffix(cfg.BaseURL, "/"),
+		client:       &http.Client{Transport: rt},
+		header:       requestHeader(cfg, "application/json"),
+		streamHeader: requestHeader(cfg, "text/event-stream"),
 	}
+}
+
+// requestHeader is the header of a request that accepts accept: the configured headers,
+// then Content-Type, Accept and the API key, which override them.
+func requestHeader(cfg OpenAIConfig, accept string) http.Header {
+	h := http.Header{}
+	for k, v := range cfg.Headers {
+		h.Set(k, v)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Accept", accept)
+	if cfg.APIKey != "" {
+		h.Set("Authorization", "Bearer "+cfg.APIKey)
+	}
+	return h
 }
 
 // Name implements Provider.
@@ -96,17 +109,9 @@ func (o *OpenAI) newRequest(ctx context.Context, req Request, stream bool) (*htt
 	if err != nil {
 		return nil, &Error{Kind: KindConnection, Message: "build upstream request", Err: err}
 	}
-	for k, vs := range o.headers {
-		hr.Header[k] = vs
-	}
-	hr.Header.Set("Content-Type", "application/json")
+	hr.Header = o.header
 	if stream {
-		hr.Header.Set("Accept", "text/event-stream")
-	} else {
-		hr.Header.Set("Accept", "application/json")
-	}
-	if o.apiKey != "" {
-		hr.Header.Set("Authorization", "Bearer "+o.apiKey)
+		hr.Header = o.streamHeader
 	}
 	return hr, nil
 }
