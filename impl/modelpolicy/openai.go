@@ -17,7 +17,7 @@ import (
 func (s *Service) CreateEmbedding(ctx context.Context, req *modelpolicyapi.EmbeddingRequest, w http.ResponseWriter) error {
 	body := rawBody(ctx)
 	est := provider.EstimateTokens(len(req.Input))
-	c, err := s.begin(ctx, opEmbeddings, req.Model, provider.TypeEmbedding, policyeval.Input{EstimatedTokens: est},
+	c, err := s.begin(ctx, opEmbeddings, req.Model, provider.TypeEmbedding, ask{estimated: est},
 		func(policyeval.Decision) int64 { return est })
 	if err != nil {
 		return err
