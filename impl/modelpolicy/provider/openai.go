@@ -27,9 +27,10 @@ const maxEventBytes = 8 << 20
 
 // OpenAI is a provider for any OpenAI-compatible HTTP server.
 type OpenAI struct {
-	name    string
-	baseURL string
-	client  *http.Client
+	name string
+	// chatURL and embeddingsURL are the operations' endpoints, joined once.
+	chatURL, embeddingsURL string
+	client                 *http.Client
 	// header and streamHeader are the headers of every request and of every stream
 	// request, built once and shared by the requests: neither the client (it has no
 	// cookie jar) nor the transport modifies a request's Header.
@@ -70,12 +71,14 @@ func NewOpenAI(cfg OpenAIConfig) *OpenAI {
 	if rt == nil {
 		rt = NewTransport()
 	}
+	base := strings.TrimSuffix(cfg.BaseURL, "/")
 	return &OpenAI{
-		name:         cfg.Name,
-		baseURL:      strings.TrimSuffix(cfg.BaseURL, "/"),
-		client:       &http.Client{Transport: rt},
-		header:       requestHeader(cfg, "application/json"),
-		streamHeader: requestHeader(cfg, "text/event-stream"),
+		name:          cfg.Name,
+		chatURL:       base + "/chat/completions",
+		embeddingsURL: base + "/embeddings",
+		client:        &http.Client{Transport: rt},
+		header:        requestHeader(cfg, "application/json"),
+		streamHeader:  requestHeader(cfg, "text/event-stream"),
 	}
 }
 
@@ -101,11 +104,11 @@ func (o *OpenAI) Name() string { return o.name }
 func (o *OpenAI) Type() string { return "openai" }
 
 func (o *OpenAI) newRequest(ctx context.Context, req Request, stream bool) (*http.Request, error) {
-	path := "/chat/completions"
+	u := o.chatURL
 	if req.Op == OpEmbeddings {
-		path = "/embeddings"
+		u = o.embeddingsURL
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, o.baseURL+path, bytes.NewReader(req.Body))
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(req.Body))
 	if err != nil {
 		return nil, &Error{Kind: KindConnection, Message: "build upstream request", Err: err}
 	}
