@@ -32,18 +32,30 @@ const (
 	opToolCall   = "tool.call"
 )
 
-// call is one gateway call in progress.
+// ask is what a gateway call asks of the policy besides who asks and for which model:
+// the members of its policy input that the operation fills.
+type ask struct {
+	tools     []string
+	estimated int64
+	maxTokens int64
+	stream    bool
+}
+
+// call is one gateway call in progress. It is allocated once per call, so it keeps the
+// parts of the policy input and not the input itself (input rebuilds it).
 type call struct {
 	s         *Service
 	op        string
 	model     string
 	principal tenancy.Principal
-	info      tenantInfo
-	input     policyeval.Input
-	decision  policyeval.Decision
-	reserved  *quota.Reservation
-	start     time.Time
-	detail    callDetail
+	ask       ask
+	// known and labels are the tenant's, as the policy input carries them.
+	known    bool
+	labels   map[string]string
+	decision policyeval.Decision
+	reserved *quota.Reservation
+	start    time.Time
+	detail   callDetail
 	// metricModel is the model's label in metrics: a configured model's name, or
 	// "unknown" (clients choose the name; labels must stay bounded).
 	metricModel string
@@ -52,18 +64,18 @@ type call struct {
 // begin resolves the caller, checks the model, decides the call and reserves its quota:
 // reserve says how many tokens, given the decision (whose obligations may lower them).
 // Every refusal is audited before it is returned.
-func (s *Service) begin(ctx context.Context, op, model, wantType string, in policyeval.Input, reserve func(policyeval.Decision) int64) (*call, error) {
+func (s *Service) begin(ctx context.Context, op, model, wantType string, a ask, reserve func(policyeval.Decision) int64) (*call, error) {
 	p, ok := tenancy.FromContext(ctx)
 	if !ok {
 		return nil, errors.New("no principal on an authenticated operation")
 	}
-	c := &call{s: s, op: op, model: model, principal: p, start: s.now(), metricModel: "unknown"}
+	c := &call{s: s, op: op, model: model, principal: p, ask: a, start: s.now(), metricModel: "unknown"}
 	c.detail.runID = p.RunID // set for a worker acting for a run, with its run token
 	info, err := s.info.get(ctx, p.TenantID)
 	if err != nil {
 		return nil, apierr.Wrap(err, apierr.CodeUnavailable, "tenant lookup unavailable")
 	}
-	c.info = info
+	c.known, c.labels = info.known, info.labels
 	m, ok := s.router.Model(model)
 	if !ok {
 		err := apierr.New(apierr.CodeNotFound, "model %q not found", model)
@@ -76,11 +88,7 @@ func (s *Service) begin(ctx context.Context, op, model, wantType string, in poli
 		c.refuse(ctx, audit.OutcomeFailure, err)
 		return nil, err
 	}
-	in.Tenant = policyeval.TenantInput{ID: p.TenantID, Known: info.known, Labels: info.labels}
-	in.Principal = policyeval.PrincipalInput{ID: p.PrincipalID, Roles: p.Roles, Auth: p.AuthMode}
-	in.Operation, in.Model = op, model
-	c.input = in
-	c.decision, err = s.decide(ctx, in)
+	c.decision, err = s.decide(ctx, c.input(model))
 	if err != nil {
 		return nil, err
 	}
@@ -149,11 +157,24 @@ func (s *Service) decide(ctx context.Context, in policyeval.Input) (policyeval.D
 	return d, nil
 }
 
+// input is the call's policy input for model.
+func (c *call) input(model string) policyeval.Input {
+	p := &c.principal
+	return policyeval.Input{
+		Tenant:          policyeval.TenantInput{ID: p.TenantID, Known: c.known, Labels: c.labels},
+		Principal:       policyeval.PrincipalInput{ID: p.PrincipalID, Roles: p.Roles, Auth: p.AuthMode},
+		Operation:       c.op,
+		Model:           model,
+		Tools:           c.ask.tools,
+		EstimatedTokens: c.ask.estimated,
+		MaxTokens:       c.ask.maxTokens,
+		Stream:          c.ask.stream,
+	}
+}
+
 // permit is the router's check before a fallback model: the same decision for it.
 func (c *call) permit(ctx context.Context, model string) error {
-	in := c.input
-	in.Model = model
-	d, err := c.s.decide(ctx, in)
+	d, err := c.s.decide(ctx, c.input(model))
 	if err != nil {
 		return err
 	}
@@ -190,6 +211,9 @@ func (c *call) refuse(ctx context.Context, outcome string, err error) {
 // fail ends a call whose upstream attempts all failed: the reservation is returned and
 // the failure audited; it returns the problem to answer.
 func (c *call) fail(ctx context.Context, err error) error {
+	if ee, ok := errors.AsType[*provider.EditError](err); ok {
+		err = apierr.Wrap(ee.Err, apierr.CodeInvalidJSON, "invalid request body")
+	}
 	c.settle(0)
 	out := upstreamProblem(err)
 	c.detail.setError(err.Error())
@@ -299,9 +323,9 @@ func (s *Service) CreateChatCompletion(ctx context.Context, req *modelpolicyapi.
 	}
 	promptEst := provider.EstimateTokens(promptBytes(req, body)) + 3*int64(len(req.Messages))
 
-	in := policyeval.Input{Tools: tools, EstimatedTokens: promptEst + max(requested, 0), MaxTokens: requested, Stream: stream}
+	a := ask{tools: tools, estimated: promptEst + max(requested, 0), maxTokens: requested, stream: stream}
 	effective := requested
-	c, err := s.begin(ctx, opChat, req.Model, provider.TypeChat, in, func(d policyeval.Decision) int64 {
+	c, err := s.begin(ctx, opChat, req.Model, provider.TypeChat, a, func(d policyeval.Decision) int64 {
 		if capTok, ok := d.MaxTokens(); ok && (effective <= 0 || effective > capTok) {
 			effective = capTok
 		}
@@ -342,12 +366,8 @@ func (s *Service) CreateChatCompletion(ctx context.Context, req *modelpolicyapi.
 		}
 		edits = append(edits, provider.Field{Key: "stream_options", Value: opts})
 	}
-	if len(edits) > 0 {
-		if body, err = provider.SetFields(body, edits...); err != nil {
-			return c.fail(ctx, apierr.Wrap(err, apierr.CodeInvalidJSON, "invalid request body"))
-		}
-	}
-	pc := provider.Call{Op: provider.OpChat, Model: req.Model, Body: body, Permit: c.permit}
+	// The edits are applied by the router, in the pass that sets each deployment's model.
+	pc := provider.Call{Op: provider.OpChat, Model: req.Model, Body: body, Edits: edits, Permit: c.permit}
 	if stream {
 		return s.relayStream(ctx, c, pc, w, promptEst, clientUsage)
 	}
@@ -361,6 +381,7 @@ func (s *Service) CreateChatCompletion(ctx context.Context, req *modelpolicyapi.
 		estimated = true
 	}
 	writeJSON(w, resp.Body)
+	resp.Release() // written: the answer's buffer goes back to the pool
 	c.finish(ctx, served, u, estimated, audit.OutcomeSuccess)
 	return nil
 }

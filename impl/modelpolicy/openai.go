@@ -17,7 +17,7 @@ import (
 func (s *Service) CreateEmbedding(ctx context.Context, req *modelpolicyapi.EmbeddingRequest, w http.ResponseWriter) error {
 	body := rawBody(ctx)
 	est := provider.EstimateTokens(len(req.Input))
-	c, err := s.begin(ctx, opEmbeddings, req.Model, provider.TypeEmbedding, policyeval.Input{EstimatedTokens: est},
+	c, err := s.begin(ctx, opEmbeddings, req.Model, provider.TypeEmbedding, ask{estimated: est},
 		func(policyeval.Decision) int64 { return est })
 	if err != nil {
 		return err
@@ -31,6 +31,7 @@ func (s *Service) CreateEmbedding(ctx context.Context, req *modelpolicyapi.Embed
 		u, estimated = provider.Usage{PromptTokens: est}, true
 	}
 	writeJSON(w, resp.Body)
+	resp.Release() // written: the answer's buffer goes back to the pool
 	c.finish(ctx, served, u, estimated, audit.OutcomeSuccess)
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nexixai/agentos/internal/apierr"
@@ -40,8 +41,23 @@ type requestState struct {
 	operation string
 	tenantID  string
 	code      string
-	logger    *slog.Logger
 	header    http.Header
+	// base is the service's logger; logger, base with request_id and operation, is made
+	// on first use (log), since most requests log nothing at the default level.
+	base   *slog.Logger
+	logger atomic.Pointer[slog.Logger]
+}
+
+// log returns the request-scoped logger, making it on first use.
+func (st *requestState) log() *slog.Logger {
+	if l := st.logger.Load(); l != nil {
+		return l
+	}
+	l := st.base.With("request_id", st.requestID, "operation", st.operation)
+	if !st.logger.CompareAndSwap(nil, l) {
+		return st.logger.Load()
+	}
+	return l
 }
 
 type stateKey struct{}
@@ -63,7 +79,7 @@ func RequestID(ctx context.Context) string {
 // slog.Default outside a request.
 func Logger(ctx context.Context) *slog.Logger {
 	if st := stateFrom(ctx); st != nil {
-		return st.logger
+		return st.log()
 	}
 	return slog.Default()
 }
@@ -109,8 +125,8 @@ func Wrap(next http.Handler, o Options) http.Handler {
 		st := &requestState{
 			requestID: rid,
 			operation: op,
-			logger:    o.Logger.With("request_id", rid, "operation", op),
 			header:    w.Header(),
+			base:      o.Logger,
 		}
 		rw := &responseWriter{ResponseWriter: w}
 		ctx := context.WithValue(r.Context(), stateKey{}, st)
@@ -121,7 +137,7 @@ func Wrap(next http.Handler, o Options) http.Handler {
 				if rec == http.ErrAbortHandler {
 					panic(rec)
 				}
-				st.logger.ErrorContext(ctx, "handler panicked", "panic", fmt.Sprint(rec), "stack", string(debug.Stack()))
+				st.log().ErrorContext(ctx, "handler panicked", "panic", fmt.Sprint(rec), "stack", string(debug.Stack()))
 				if !rw.wroteHeader {
 					writeProblem(rw, ProblemFor(ctx, apierr.New(apierr.CodeInternal, "handler panicked")))
 				}
@@ -160,7 +176,7 @@ func logAccess(ctx context.Context, st *requestState, r *http.Request, status in
 	case status >= 400:
 		level = slog.LevelInfo
 	}
-	if !st.logger.Enabled(ctx, level) {
+	if !st.base.Enabled(ctx, level) {
 		return
 	}
 	attrs := []slog.Attr{
@@ -175,7 +191,7 @@ func logAccess(ctx context.Context, st *requestState, r *http.Request, status in
 	if st.code != "" {
 		attrs = append(attrs, slog.String("code", st.code))
 	}
-	st.logger.LogAttrs(ctx, level, "request", attrs...)
+	st.log().LogAttrs(ctx, level, "request", attrs...)
 }
 
 func validRequestID(s string) bool {

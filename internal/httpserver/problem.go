@@ -65,7 +65,7 @@ func ProblemFor(ctx context.Context, err error) Problem {
 	if status >= 500 {
 		logger := slog.Default()
 		if st != nil {
-			logger = st.logger
+			logger = st.log()
 		}
 		logger.ErrorContext(ctx, "request failed", "code", string(ae.Code), "error", err.Error())
 	}

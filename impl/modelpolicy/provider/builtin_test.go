@@ -200,3 +200,54 @@ func TestSetFieldsKeepsOtherBytes(t *testing.T) {
 	_, err = provider.SetFields([]byte(`[1]`))
 	require.Error(t, err)
 }
+
+// TestSetFieldsOnePassMatchesTwo: the router sets a call's edits and the deployment's
+// model name in one pass; the bytes must be those of the two passes it replaced (the
+// edits, then the model).
+func TestSetFieldsOnePassMatchesTwo(t *testing.T) {
+	t.Parallel()
+	bodies := []string{
+		`{"model":"a","messages":[{"role":"user","content":"hi"}]}`,
+		`{"messages":[],"model":"a","max_tokens":9000}`,
+		`{"model":"a","max_tokens":1,"max_completion_tokens":2,"stream_options":{"include_usage":false,"x":[1,{"y":null}]}}`,
+		`{ "model" : "a" , "unknown" : {"deep":{"deeper":[1, 2.5e3, true, false, null]}} , "z" : "\u00e9\ud83d\ude00\"\\" }`,
+		`{"model":"a","model":"b","max_tokens":5,"max_tokens":6,"extra":1}`,
+		`{"mod\u0065l":"a","max_\u0074okens":5,"k\u00e9y":"v","日本":"語"}`,
+		`{"messages":[{"role":"user","content":"😀 ünïcödé \t\n"}],"max_completion_tokens":7}`,
+		`{}`,
+		"{\n\t\"model\": \"a\",\n\t\"max_tokens\": 10\n}",
+	}
+	edits := [][]provider.Field{
+		nil,
+		{{Key: "max_tokens", Value: []byte("100")}},
+		{{Key: "max_completion_tokens", Value: []byte("64")}, {Key: "max_tokens", Value: []byte("64")}},
+		{{Key: "max_tokens", Value: []byte("8")}, {Key: "stream_options", Value: []byte(`{"include_usage":true}`)}},
+	}
+	model := provider.Field{Key: "model", Value: []byte(`"upstream/m\u00e9"`)}
+	for _, body := range bodies {
+		for _, e := range edits {
+			first := []byte(body)
+			if len(e) > 0 {
+				var err error
+				first, err = provider.SetFields(first, e...)
+				require.NoError(t, err)
+			}
+			want, err := provider.SetFields(first, model)
+			require.NoError(t, err)
+			got, err := provider.SetFields([]byte(body), append(append([]provider.Field(nil), e...), model)...)
+			require.NoError(t, err)
+			require.Equal(t, string(want), string(got), "body %s, edits %v", body, e)
+		}
+	}
+}
+
+func TestSetFieldsDuplicatesAndEscapes(t *testing.T) {
+	t.Parallel()
+	out, err := provider.SetFields([]byte(`{"a":1,"b":2,"a":3,"c\u0041":4}`), provider.Field{Key: "a", Value: []byte("9")}, provider.Field{Key: "d", Value: []byte(`"x"`)})
+	require.NoError(t, err)
+	require.Equal(t, `{"a":9,"b":2,"cA":4,"d":"x"}`, string(out))
+	_, err = provider.SetFields([]byte(`{"a":1,}`), provider.Field{Key: "a", Value: []byte("9")})
+	require.Error(t, err)
+	_, err = provider.SetFields([]byte(`{"a":`), provider.Field{Key: "a", Value: []byte("9")})
+	require.Error(t, err)
+}

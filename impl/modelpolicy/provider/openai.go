@@ -10,8 +10,10 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-faster/jx"
@@ -25,11 +27,14 @@ const maxEventBytes = 8 << 20
 
 // OpenAI is a provider for any OpenAI-compatible HTTP server.
 type OpenAI struct {
-	name    string
-	baseURL string
-	apiKey  string
-	headers http.Header
-	client  *http.Client
+	name string
+	// chatURL and embeddingsURL are the operations' endpoints, joined once.
+	chatURL, embeddingsURL string
+	client                 *http.Client
+	// header and streamHeader are the headers of every request and of every stream
+	// request, built once and shared by the requests: neither the client (it has no
+	// cookie jar) nor the transport modifies a request's Header.
+	header, streamHeader http.Header
 }
 
 // OpenAIConfig configures an OpenAI provider.
@@ -62,21 +67,34 @@ func NewTransport() *http.Transport {
 
 // NewOpenAI returns an OpenAI provider.
 func NewOpenAI(cfg OpenAIConfig) *OpenAI {
-	h := http.Header{}
-	for k, v := range cfg.Headers {
-		h.Set(k, v)
-	}
 	rt := cfg.Transport
 	if rt == nil {
 		rt = NewTransport()
 	}
+	base := strings.TrimSuffix(cfg.BaseURL, "/")
 	return &OpenAI{
-		name:    cfg.Name,
-		baseURL: strings.TrimSuffix(cfg.BaseURL, "/"),
-		apiKey:  cfg.APIKey,
-		headers: h,
-		client:  &http.Client{Transport: rt},
+		name:          cfg.Name,
+		chatURL:       base + "/chat/completions",
+		embeddingsURL: base + "/embeddings",
+		client:        &http.Client{Transport: rt},
+		header:        requestHeader(cfg, "application/json"),
+		streamHeader:  requestHeader(cfg, "text/event-stream"),
 	}
+}
+
+// requestHeader is the header of a request that accepts accept: the configured headers,
+// then Content-Type, Accept and the API key, which override them.
+func requestHeader(cfg OpenAIConfig, accept string) http.Header {
+	h := http.Header{}
+	for k, v := range cfg.Headers {
+		h.Set(k, v)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Accept", accept)
+	if cfg.APIKey != "" {
+		h.Set("Authorization", "Bearer "+cfg.APIKey)
+	}
+	return h
 }
 
 // Name implements Provider.
@@ -86,25 +104,17 @@ func (o *OpenAI) Name() string { return o.name }
 func (o *OpenAI) Type() string { return "openai" }
 
 func (o *OpenAI) newRequest(ctx context.Context, req Request, stream bool) (*http.Request, error) {
-	path := "/chat/completions"
+	u := o.chatURL
 	if req.Op == OpEmbeddings {
-		path = "/embeddings"
+		u = o.embeddingsURL
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, o.baseURL+path, bytes.NewReader(req.Body))
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(req.Body))
 	if err != nil {
 		return nil, &Error{Kind: KindConnection, Message: "build upstream request", Err: err}
 	}
-	for k, vs := range o.headers {
-		hr.Header[k] = vs
-	}
-	hr.Header.Set("Content-Type", "application/json")
+	hr.Header = o.header
 	if stream {
-		hr.Header.Set("Accept", "text/event-stream")
-	} else {
-		hr.Header.Set("Accept", "application/json")
-	}
-	if o.apiKey != "" {
-		hr.Header.Set("Authorization", "Bearer "+o.apiKey)
+		hr.Header = o.streamHeader
 	}
 	return hr, nil
 }
@@ -196,17 +206,91 @@ func (o *OpenAI) Do(ctx context.Context, req Request) (*Response, error) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, statusError(resp)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamBody+1))
+	buf := getAnswerBuf(resp.ContentLength)
+	body, err := readAnswer(resp.Body, (*buf)[:0], resp.ContentLength, maxUpstreamBody)
+	*buf = body
 	if err != nil {
+		putAnswerBuf(buf)
 		return nil, transportError(ctx, err)
 	}
 	if len(body) > maxUpstreamBody {
+		putAnswerBuf(buf)
 		return nil, &Error{Kind: KindProtocol, Message: fmt.Sprintf("upstream answer exceeds %d bytes", maxUpstreamBody)}
 	}
 	if !jx.Valid(body) {
+		putAnswerBuf(buf)
 		return nil, &Error{Kind: KindProtocol, Message: "upstream answer is not JSON"}
 	}
-	return &Response{Body: body, Usage: ParseUsage(body)}, nil
+	return &Response{Body: body, Usage: ParseUsage(body), buf: buf}, nil
+}
+
+// answerSize is the buffer an answer of the declared length (-1 when unknown) is read
+// into, given the limit: one byte more, for the read that finds the end.
+func answerSize(declared, limit int64) int {
+	if declared < 0 {
+		return int(min(4<<10, limit+1))
+	}
+	return int(min(declared, limit)) + 1
+}
+
+// answerClasses are the capacities of the pooled answer buffers; a larger answer gets a
+// buffer of its own, not kept after Release.
+var answerClasses = [...]int{1 << 10, 4 << 10, 16 << 10, 64 << 10}
+
+var answerPools [len(answerClasses)]sync.Pool
+
+// getAnswerBuf returns a buffer for an answer of the declared length: pooled (the smallest
+// class that holds it) or, past the largest class, allocated at its size.
+func getAnswerBuf(declared int64) *[]byte {
+	size := answerSize(declared, maxUpstreamBody)
+	for i, c := range answerClasses {
+		if size <= c {
+			if b, ok := answerPools[i].Get().(*[]byte); ok {
+				return b
+			}
+			b := make([]byte, 0, c)
+			return &b
+		}
+	}
+	b := make([]byte, 0, size)
+	return &b
+}
+
+// putAnswerBuf keeps a buffer for reuse in the largest class it holds, unless it grew
+// far past the largest class.
+func putAnswerBuf(b *[]byte) {
+	c := cap(*b)
+	if c > 2*answerClasses[len(answerClasses)-1] {
+		return
+	}
+	for i := len(answerClasses) - 1; i >= 0; i-- {
+		if c >= answerClasses[i] {
+			*b = (*b)[:0]
+			answerPools[i].Put(b)
+			return
+		}
+	}
+}
+
+// readAnswer reads an upstream answer to its end or to one byte past limit, into buf
+// (emptied), grown to the size the Content-Length declares (-1 when unknown): one buffer
+// for the usual answer instead of io.ReadAll's growing chunks and final copy.
+func readAnswer(r io.Reader, buf []byte, declared, limit int64) ([]byte, error) {
+	buf = slices.Grow(buf[:0], answerSize(declared, limit))
+	for int64(len(buf)) <= limit {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, int(min(int64(cap(buf)), limit+1-int64(len(buf)))))
+		}
+		n, err := r.Read(buf[len(buf):int(min(int64(cap(buf)), limit+1))])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 // Stream implements Provider.

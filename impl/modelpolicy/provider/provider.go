@@ -35,6 +35,18 @@ type Response struct {
 	Body []byte
 	// Usage is the usage the body reports (Present false when it reports none).
 	Usage Usage
+
+	// buf holds Body when it is a pooled buffer (Release hands it back).
+	buf *[]byte
+}
+
+// Release hands the body's buffer back for reuse by a later answer. Body must not be used
+// after it (nor anything that shares its bytes); not calling it is safe.
+func (r *Response) Release() {
+	if r.buf != nil {
+		putAnswerBuf(r.buf)
+		r.buf, r.Body = nil, nil
+	}
 }
 
 // Usage is token usage as an upstream reports it.

@@ -56,6 +56,10 @@ type Deployment struct {
 	Breaker          *Breaker
 
 	inflight atomic.Int64
+	// modelJSON is UpstreamModel as a JSON string, the value "model" is rewritten to.
+	modelJSON []byte
+	// timeoutMessage is the message of an attempt that ran past Timeout.
+	timeoutMessage string
 }
 
 // Router serves calls on the configured models.
@@ -166,6 +170,10 @@ func NewRouter(f File, opts RouterOptions) (*Router, error) {
 			if dc.Weight == 0 {
 				d.Weight = 1
 			}
+			var w jx.Writer
+			w.Str(upstream)
+			d.modelJSON = w.Buf
+			d.timeoutMessage = fmt.Sprintf("no answer within %s", d.Timeout)
 			gauge := opts.Metrics.breaker.WithLabelValues(p.Name(), d.ID)
 			gauge.Set(0)
 			d.Breaker = NewBreaker(failures, cooldown, func(s BreakerState) {
@@ -221,9 +229,13 @@ type Call struct {
 	Op Operation
 	// Model is the model the client asked for.
 	Model string
-	// Body is the request body as it goes upstream, except that "model" is rewritten to
-	// each deployment's upstream name.
+	// Body is the request body as the client sent it.
 	Body []byte
+	// Edits are top-level members set in Body before it goes upstream, in the same pass
+	// that rewrites "model" to each deployment's upstream name (SetFields); their keys
+	// differ from each other and from "model". A Body they cannot be applied to fails
+	// the call with an *EditError before any attempt.
+	Edits []Field
 	// Permit, when set, is asked before a fallback model is tried; an error skips it.
 	Permit func(ctx context.Context, model string) error
 }
@@ -236,12 +248,20 @@ type Served struct {
 	Attempts int
 }
 
+// EditError is a call whose Edits could not be applied: its Body is not a JSON object.
+type EditError struct{ Err error }
+
+func (e *EditError) Error() string { return e.Err.Error() }
+func (e *EditError) Unwrap() error { return e.Err }
+
 // plan walks the attempts of a call: the requested model, then its fallbacks.
 type plan struct {
 	r        *Router
 	call     Call
 	attempts int
 	lastErr  error
+	// edited is the body with the call's Edits applied (model unchanged), once built.
+	edited []byte
 }
 
 // next runs attempts until try succeeds or the plan is exhausted. try returns nil on
@@ -286,6 +306,9 @@ func (p *plan) run(ctx context.Context, try func(ctx context.Context, m *Model, 
 			body, err := p.body(d)
 			if err != nil {
 				d.Breaker.Release()
+				if len(p.call.Edits) > 0 {
+					return Served{}, &EditError{Err: err}
+				}
 				return Served{}, &Error{Kind: KindStatus, Status: http.StatusBadRequest, Message: err.Error()}
 			}
 			p.attempts++
@@ -307,14 +330,31 @@ func (p *plan) run(ctx context.Context, try func(ctx context.Context, m *Model, 
 	return Served{}, p.lastErr
 }
 
-// body returns the call's body with the deployment's upstream model name.
+// body returns the call's body with its edits and the deployment's upstream model name,
+// set in one pass: the same bytes as setting the edits, then the model.
 func (p *plan) body(d *Deployment) ([]byte, error) {
 	if d.UpstreamModel == p.call.Model {
-		return p.call.Body, nil
+		if len(p.call.Edits) == 0 {
+			return p.call.Body, nil
+		}
+		if p.edited == nil {
+			edited, err := SetFields(p.call.Body, p.call.Edits...)
+			if err != nil {
+				return nil, err
+			}
+			p.edited = edited
+		}
+		return p.edited, nil
 	}
-	w := jx.Writer{}
-	w.Str(d.UpstreamModel)
-	return SetFields(p.call.Body, Field{Key: "model", Value: w.Buf})
+	model := d.modelJSON
+	if model == nil { // a Deployment not built by NewRouter
+		var w jx.Writer
+		w.Str(d.UpstreamModel)
+		model = w.Buf
+	}
+	var buf [4]Field
+	fields := append(append(buf[:0], p.call.Edits...), Field{Key: "model", Value: model})
+	return SetFields(p.call.Body, fields...)
 }
 
 func (p *plan) backoff(m *Model, n int) time.Duration {
@@ -434,7 +474,11 @@ func (r *Router) Do(ctx context.Context, call Call) (*Response, Served, error) {
 			d.inflight.Add(-1)
 			r.metrics.inflight.WithLabelValues(d.Provider.Name(), d.ID).Dec()
 		}()
-		actx, cancel := context.WithTimeoutCause(ctx, d.Timeout, &Error{Kind: KindTimeout, Message: fmt.Sprintf("no answer within %s", d.Timeout)})
+		msg := d.timeoutMessage
+		if msg == "" { // a Deployment not built by NewRouter
+			msg = fmt.Sprintf("no answer within %s", d.Timeout)
+		}
+		actx, cancel := context.WithTimeoutCause(ctx, d.Timeout, &Error{Kind: KindTimeout, Message: msg})
 		defer cancel()
 		start := time.Now()
 		out, err := d.Provider.Do(actx, Request{Op: call.Op, Body: body})

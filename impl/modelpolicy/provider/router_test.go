@@ -283,3 +283,32 @@ models:
 	}
 	require.InDelta(t, 360, counts["a"], 40, "%v", counts)
 }
+
+// TestRouterAppliesEdits: a call's edits reach every attempt's upstream in the pass that
+// sets the deployment's model name, byte for byte what setting them one after the other
+// gives; a body they cannot be applied to fails with an EditError and sends nothing.
+func TestRouterAppliesEdits(t *testing.T) {
+	t.Parallel()
+	b := setupRouter(t, 1, "    retries: 1")
+	body := []byte(`{"model":"m", "max_tokens":9000,"messages":[{"role":"user","content":"h\u00e9"}],"x":{"y":[1]}}`)
+	edits := []provider.Field{{Key: "max_tokens", Value: []byte("64")}, {Key: "stream_options", Value: []byte(`{"include_usage":true}`)}}
+	b.ups[0].Then(upstreamtest.Behavior{Status: 503}) // the retry must send the same bytes
+	_, served, err := b.router.Do(context.Background(), provider.Call{Op: provider.OpChat, Model: "m", Body: body, Edits: edits})
+	require.NoError(t, err)
+	require.Equal(t, 2, served.Attempts)
+	edited, err := provider.SetFields(body, edits...)
+	require.NoError(t, err)
+	want, err := provider.SetFields(edited, provider.Field{Key: "model", Value: []byte(`"upstream-m"`)})
+	require.NoError(t, err)
+	reqs := b.ups[0].Requests()
+	require.Len(t, reqs, 2)
+	for _, r := range reqs {
+		require.Equal(t, string(want), string(r.Body))
+	}
+	require.Equal(t, `"m"`, string(provider.GetField(body, "model")), "the caller's body is not modified")
+
+	_, _, err = b.router.Do(context.Background(), provider.Call{Op: provider.OpChat, Model: "m", Body: []byte(`[1]`), Edits: edits})
+	var ee *provider.EditError
+	require.ErrorAs(t, err, &ee)
+	require.Len(t, b.ups[0].Requests(), 2, "nothing more was sent")
+}
