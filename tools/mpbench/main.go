@@ -240,7 +240,7 @@ models: [{name: bench-chat, type: chat, deployments: [{provider: up, model: upst
 	}
 	fmt.Printf("\nThe gateway adds **%s at p50** (target ≤ 200 µs) and **%s at p99** (target ≤ 2 ms), the medians of the runs (p50: %s; p99: %s).\n\n",
 		us(p50a), us(p99a), list(added50), list(added99))
-	fmt.Printf("**Highest sustained rate** (every request succeeds, the achieved rate within 5%% of the target, p99 under 100 ms; %s per step): direct **%d/s**, gateway **%d/s**: a ratio of **%.2f**.\n\n", step, dMax, gMax, float64(gMax)/float64(max(dMax, 1)))
+	fmt.Printf("**Highest sustained rate** (every request succeeds, the achieved rate within 5%% of the target, p99 under 100 ms; %s per step, a failed step tried once more): direct **%d/s**, gateway **%d/s**: a ratio of **%.2f**.\n\n", step, dMax, gMax, float64(gMax)/float64(max(dMax, 1)))
 	fmt.Printf("**Policy decision** (embedded bundle, %d decisions one at a time, the estimated tokens changing with every call): as the gateway decides (with its decision cache, keyed by the input fields the bundle reads), p50 %s, p99 **%s** (target ≤ 100 µs), max %s; evaluated by OPA every time (cache off), p50 %s, p99 %s, max %s.\n\n",
 		polCached.n, us(polCached.pct(50)), us(polCached.pct(99)), us(polCached.max()), us(pol.pct(50)), us(pol.pct(99)), us(pol.max()))
 	fmt.Printf("**Time to first streamed token** (200 streams/s for 5 s, 8 chunks 1 ms apart): direct p50 %s / p99 %s, gateway p50 %s / p99 %s: the gateway adds **%s at p50** (target ≤ 1 ms) and %s at p99.\n",
@@ -476,21 +476,36 @@ func send(client *http.Client, t target) error {
 	return nil
 }
 
-// sustained raises the rate until a step fails: an error, the generator falling more
-// than 5% behind, or a p99 over 100 ms. It returns the last rate that passed.
+// sustained raises the rate until a step fails twice in a row (the machine is shared):
+// an error, the generator falling more than 5% behind, or a p99 over 100 ms. It returns
+// the last rate that passed.
 func sustained(client *http.Client, t target, step time.Duration) int {
 	best := 0
 	for _, rate := range []int{500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 15000} {
-		r := fixedRate(client, t, rate, step)
-		ok := r.errors == 0 && r.achieved >= 0.95*float64(rate) && r.pct(99) < 100*time.Millisecond
-		fmt.Fprintf(os.Stderr, "  %s %d/s: achieved %.0f/s, errors %d, p99 %s\n", t.name, rate, r.achieved, r.errors, us(r.pct(99)))
+		ok := false
+		for try := range 2 {
+			r := fixedRate(client, t, rate, step)
+			ok = r.errors == 0 && r.achieved >= 0.95*float64(rate) && r.pct(99) < 100*time.Millisecond
+			fmt.Fprintf(os.Stderr, "  %s %d/s (try %d): achieved %.0f/s, errors %d, p99 %s\n", t.name, rate, try+1, r.achieved, r.errors, us(r.pct(99)))
+			if ok {
+				break
+			}
+			settle() // a hiccup of the shared machine, or the previous step's backlog
+		}
 		if !ok {
 			break
 		}
 		best = rate
 		time.Sleep(500 * time.Millisecond)
 	}
+	settle() // the last step overloaded the process(es): let them drain before what follows
 	return best
+}
+
+// settle lets the requests of an overloaded step drain and their garbage be collected.
+func settle() {
+	time.Sleep(2 * time.Second)
+	runtime.GC()
 }
 
 func policyLatency(n int, noCache bool) (result, error) {
