@@ -20,6 +20,22 @@ import (
 	"github.com/nexixai/agentos/internal/platform"
 )
 
+// onEachBackend runs fn as subtests on SQLite and, when TEST_DATABASE_URL is set, on
+// PostgreSQL, with a node configuration for each (testConfig).
+func onEachBackend(t *testing.T, fn func(t *testing.T, cfg config.Config)) {
+	backends := map[string]string{"sqlite": ""}
+	if os.Getenv(dbtest.EnvDatabaseURL) != "" {
+		backends["postgres"] = dbtest.URL(t)
+	}
+	for name, url := range backends {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.DatabaseURL = url
+			fn(t, cfg)
+		})
+	}
+}
+
 // streamedRun is a node serving cfg (with a worker token) and a queued run of a builtin
 // agent in its default tenant.
 type streamedRun struct {
@@ -126,68 +142,60 @@ func TestEventStreamsGiveBackTheirSubscriptions(t *testing.T) {
 // databases: seqs, types, times and data, including data with characters JSON escapes.
 func TestLiveStreamMatchesReplay(t *testing.T) {
 	t.Parallel()
-	backends := map[string]string{"sqlite": ""}
-	if os.Getenv(dbtest.EnvDatabaseURL) != "" {
-		backends["postgres"] = dbtest.URL(t)
-	}
-	for name, url := range backends {
-		t.Run(name, func(t *testing.T) {
-			cfg := testConfig(t)
-			cfg.DatabaseURL = url
-			r := newStreamedRun(t, cfg)
-			ctx, base, wc, runID := context.Background(), r.base, r.worker, string(r.runID)
+	onEachBackend(t, func(t *testing.T, cfg config.Config) {
+		r := newStreamedRun(t, cfg)
+		ctx, base, wc, runID := context.Background(), r.base, r.worker, string(r.runID)
 
-			stream := func() io.ReadCloser {
-				req, err := http.NewRequest(http.MethodGet, base+"/v1/runs/"+runID+"/events", nil)
-				require.NoError(t, err)
-				req.Header.Set("X-Tenant-Id", cfg.DefaultTenant)
-				resp, err := http.DefaultClient.Do(req)
-				require.NoError(t, err)
-				require.Equal(t, http.StatusOK, resp.StatusCode)
-				return resp.Body
-			}
-			liveBody := stream()
-			live := make(chan string, 1)
-			go func() {
-				b, _ := io.ReadAll(liveBody)
-				live <- string(b)
-			}()
+		stream := func() io.ReadCloser {
+			req, err := http.NewRequest(http.MethodGet, base+"/v1/runs/"+runID+"/events", nil)
+			require.NoError(t, err)
+			req.Header.Set("X-Tenant-Id", cfg.DefaultTenant)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			return resp.Body
+		}
+		liveBody := stream()
+		live := make(chan string, 1)
+		go func() {
+			b, _ := io.ReadAll(liveBody)
+			live <- string(b)
+		}()
 
-			lease, err := wc.LeaseRuns(ctx, &orchestratorapi.LeaseInput{WorkerID: `w<1>&"x"`, WaitSeconds: orchestratorapi.NewOptInt32(5)})
+		lease, err := wc.LeaseRuns(ctx, &orchestratorapi.LeaseInput{WorkerID: `w<1>&"x"`, WaitSeconds: orchestratorapi.NewOptInt32(5)})
+		require.NoError(t, err)
+		require.Len(t, lease.Runs, 1)
+		l := lease.Runs[0].Lease
+		ev := func(typ orchestratorapi.WorkerEventType, k, v string) orchestratorapi.WorkerEvent {
+			return orchestratorapi.WorkerEvent{Type: typ, Data: orchestratorapi.NewOptWorkerEventData(orchestratorapi.WorkerEventData{k: jx.Raw(v)})}
+		}
+		for _, batch := range [][]orchestratorapi.WorkerEvent{
+			{ev(orchestratorapi.WorkerEventTypeModelDelta, "text", `"a<b & \"c\" é"`), ev(orchestratorapi.WorkerEventTypeModelDelta, "text", `"\n"`)},
+			{ev(orchestratorapi.WorkerEventTypeToolCall, "name", `"calculator"`)},
+		} {
+			_, err = wc.AppendRunEvents(ctx, &orchestratorapi.AppendEventsInput{LeaseID: l.LeaseID, FencingToken: l.FencingToken, Events: batch},
+				orchestratorapi.AppendRunEventsParams{RunID: r.runID})
 			require.NoError(t, err)
-			require.Len(t, lease.Runs, 1)
-			l := lease.Runs[0].Lease
-			ev := func(typ orchestratorapi.WorkerEventType, k, v string) orchestratorapi.WorkerEvent {
-				return orchestratorapi.WorkerEvent{Type: typ, Data: orchestratorapi.NewOptWorkerEventData(orchestratorapi.WorkerEventData{k: jx.Raw(v)})}
-			}
-			for _, batch := range [][]orchestratorapi.WorkerEvent{
-				{ev(orchestratorapi.WorkerEventTypeModelDelta, "text", `"a<b & \"c\" é"`), ev(orchestratorapi.WorkerEventTypeModelDelta, "text", `"\n"`)},
-				{ev(orchestratorapi.WorkerEventTypeToolCall, "name", `"calculator"`)},
-			} {
-				_, err = wc.AppendRunEvents(ctx, &orchestratorapi.AppendEventsInput{LeaseID: l.LeaseID, FencingToken: l.FencingToken, Events: batch},
-					orchestratorapi.AppendRunEventsParams{RunID: r.runID})
-				require.NoError(t, err)
-			}
-			_, err = wc.CompleteRun(ctx, &orchestratorapi.CompleteInput{LeaseID: l.LeaseID, FencingToken: l.FencingToken, Output: "done",
-				Events: []orchestratorapi.WorkerEvent{ev(orchestratorapi.WorkerEventTypeModelMessage, "content", `"done"`)}},
-				orchestratorapi.CompleteRunParams{RunID: r.runID})
-			require.NoError(t, err)
+		}
+		_, err = wc.CompleteRun(ctx, &orchestratorapi.CompleteInput{LeaseID: l.LeaseID, FencingToken: l.FencingToken, Output: "done",
+			Events: []orchestratorapi.WorkerEvent{ev(orchestratorapi.WorkerEventTypeModelMessage, "content", `"done"`)}},
+			orchestratorapi.CompleteRunParams{RunID: r.runID})
+		require.NoError(t, err)
 
-			var got string
-			select {
-			case got = <-live:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the live stream did not end")
-			}
-			liveBody.Close()
-			replayBody := stream()
-			replayed, err := io.ReadAll(replayBody)
-			replayBody.Close()
-			require.NoError(t, err)
-			require.Equal(t, string(replayed), got)
-			require.Equal(t, 7, strings.Count(got, "\nevent: "), "queued, started, two deltas, the tool call, the message, completed")
-		})
-	}
+		var got string
+		select {
+		case got = <-live:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the live stream did not end")
+		}
+		liveBody.Close()
+		replayBody := stream()
+		replayed, err := io.ReadAll(replayBody)
+		replayBody.Close()
+		require.NoError(t, err)
+		require.Equal(t, string(replayed), got)
+		require.Equal(t, 7, strings.Count(got, "\nevent: "), "queued, started, two deltas, the tool call, the message, completed")
+	})
 }
 
 // A :wait that was waiting when the run ended answers with the run exactly as a read of
@@ -195,75 +203,67 @@ func TestLiveStreamMatchesReplay(t *testing.T) {
 // read back), for a completion and a failure with usage, on both databases.
 func TestWaitAnswersAsAReadDoes(t *testing.T) {
 	t.Parallel()
-	backends := map[string]string{"sqlite": ""}
-	if os.Getenv(dbtest.EnvDatabaseURL) != "" {
-		backends["postgres"] = dbtest.URL(t)
-	}
-	for name, url := range backends {
-		t.Run(name, func(t *testing.T) {
-			cfg := testConfig(t)
-			cfg.DatabaseURL = url
-			r := newStreamedRun(t, cfg)
-			ctx, wc := context.Background(), r.worker
-			tc, err := orchestratorapi.NewClient(r.base, tokens{tenant: cfg.DefaultTenant})
+	onEachBackend(t, func(t *testing.T, cfg config.Config) {
+		r := newStreamedRun(t, cfg)
+		ctx, wc := context.Background(), r.worker
+		tc, err := orchestratorapi.NewClient(r.base, tokens{tenant: cfg.DefaultTenant})
+		require.NoError(t, err)
+		get := func(path string) string {
+			req, err := http.NewRequest(http.MethodGet, r.base+"/v1/runs/"+path, nil)
 			require.NoError(t, err)
-			get := func(path string) string {
-				req, err := http.NewRequest(http.MethodGet, r.base+"/v1/runs/"+path, nil)
-				require.NoError(t, err)
-				req.Header.Set("X-Tenant-Id", cfg.DefaultTenant)
-				resp, err := http.DefaultClient.Do(req)
-				require.NoError(t, err)
-				defer resp.Body.Close()
-				b, err := io.ReadAll(resp.Body)
-				require.NoError(t, err)
-				require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
-				return string(b)
-			}
-			first, err := wc.LeaseRuns(ctx, &orchestratorapi.LeaseInput{WorkerID: "w0", WaitSeconds: orchestratorapi.NewOptInt32(5)})
+			req.Header.Set("X-Tenant-Id", cfg.DefaultTenant)
+			resp, err := http.DefaultClient.Do(req)
 			require.NoError(t, err)
-			require.Len(t, first.Runs, 1, "newStreamedRun's run is out of the queue")
-			usage := orchestratorapi.NewOptUsage(orchestratorapi.Usage{PromptTokens: 17, CompletionTokens: 5})
-			for _, end := range []string{"complete", "fail"} {
-				run, err := tc.CreateRun(ctx, &orchestratorapi.RunInput{Input: "wait for me",
-					Metadata:       orchestratorapi.NewOptStringMap(orchestratorapi.StringMap{"k": "v é"}),
-					TimeoutSeconds: orchestratorapi.NewOptInt32(600)},
-					orchestratorapi.CreateRunParams{AgentID: "streamed"})
-				require.NoError(t, err)
-				id := string(run.Response.RunID)
-				waited := make(chan string, 1)
-				go func() { waited <- get(id + ":wait?timeout=30s") }()
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+			return string(b)
+		}
+		first, err := wc.LeaseRuns(ctx, &orchestratorapi.LeaseInput{WorkerID: "w0", WaitSeconds: orchestratorapi.NewOptInt32(5)})
+		require.NoError(t, err)
+		require.Len(t, first.Runs, 1, "newStreamedRun's run is out of the queue")
+		usage := orchestratorapi.NewOptUsage(orchestratorapi.Usage{PromptTokens: 17, CompletionTokens: 5})
+		for _, end := range []string{"complete", "fail"} {
+			run, err := tc.CreateRun(ctx, &orchestratorapi.RunInput{Input: "wait for me",
+				Metadata:       orchestratorapi.NewOptStringMap(orchestratorapi.StringMap{"k": "v é"}),
+				TimeoutSeconds: orchestratorapi.NewOptInt32(600)},
+				orchestratorapi.CreateRunParams{AgentID: "streamed"})
+			require.NoError(t, err)
+			id := string(run.Response.RunID)
+			waited := make(chan string, 1)
+			go func() { waited <- get(id + ":wait?timeout=30s") }()
 
-				lease, err := wc.LeaseRuns(ctx, &orchestratorapi.LeaseInput{WorkerID: "w1", WaitSeconds: orchestratorapi.NewOptInt32(5)})
-				require.NoError(t, err)
-				require.NotEmpty(t, lease.Runs)
-				var l orchestratorapi.Lease
-				for _, lr := range lease.Runs {
-					if string(lr.Run.RunID) == id {
-						l = lr.Lease
-					}
+			lease, err := wc.LeaseRuns(ctx, &orchestratorapi.LeaseInput{WorkerID: "w1", WaitSeconds: orchestratorapi.NewOptInt32(5)})
+			require.NoError(t, err)
+			require.NotEmpty(t, lease.Runs)
+			var l orchestratorapi.Lease
+			for _, lr := range lease.Runs {
+				if string(lr.Run.RunID) == id {
+					l = lr.Lease
 				}
-				require.NotEmpty(t, l.LeaseID)
-				time.Sleep(50 * time.Millisecond) // the :wait is watching by now, as a rule
-				delta := []orchestratorapi.WorkerEvent{{Type: orchestratorapi.WorkerEventTypeModelDelta,
-					Data: orchestratorapi.NewOptWorkerEventData(orchestratorapi.WorkerEventData{"text": jx.Raw(`"x"`)})}}
-				if end == "complete" {
-					_, err = wc.CompleteRun(ctx, &orchestratorapi.CompleteInput{LeaseID: l.LeaseID, FencingToken: l.FencingToken,
-						Output: "the answer", Usage: usage, Events: delta}, orchestratorapi.CompleteRunParams{RunID: run.Response.RunID})
-				} else {
-					_, err = wc.FailRun(ctx, &orchestratorapi.FailInput{LeaseID: l.LeaseID, FencingToken: l.FencingToken,
-						Error: orchestratorapi.RunError{Code: "tool_error", Message: "it broke"}, Usage: usage, Events: delta},
-						orchestratorapi.FailRunParams{RunID: run.Response.RunID})
-				}
-				require.NoError(t, err)
-				var got string
-				select {
-				case got = <-waited:
-				case <-time.After(10 * time.Second):
-					t.Fatal("the :wait did not answer")
-				}
-				require.Equal(t, get(id), got, end)
-				require.Contains(t, got, `"prompt_tokens":17`)
 			}
-		})
-	}
+			require.NotEmpty(t, l.LeaseID)
+			time.Sleep(50 * time.Millisecond) // the :wait is watching by now, as a rule
+			delta := []orchestratorapi.WorkerEvent{{Type: orchestratorapi.WorkerEventTypeModelDelta,
+				Data: orchestratorapi.NewOptWorkerEventData(orchestratorapi.WorkerEventData{"text": jx.Raw(`"x"`)})}}
+			if end == "complete" {
+				_, err = wc.CompleteRun(ctx, &orchestratorapi.CompleteInput{LeaseID: l.LeaseID, FencingToken: l.FencingToken,
+					Output: "the answer", Usage: usage, Events: delta}, orchestratorapi.CompleteRunParams{RunID: run.Response.RunID})
+			} else {
+				_, err = wc.FailRun(ctx, &orchestratorapi.FailInput{LeaseID: l.LeaseID, FencingToken: l.FencingToken,
+					Error: orchestratorapi.RunError{Code: "tool_error", Message: "it broke"}, Usage: usage, Events: delta},
+					orchestratorapi.FailRunParams{RunID: run.Response.RunID})
+			}
+			require.NoError(t, err)
+			var got string
+			select {
+			case got = <-waited:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the :wait did not answer")
+			}
+			require.Equal(t, get(id), got, end)
+			require.Contains(t, got, `"prompt_tokens":17`)
+		}
+	})
 }
