@@ -353,24 +353,23 @@ func (b *Builtin) Stream(ctx context.Context, req Request) (Stream, error) {
 	}
 	a := b.answer(&cr)
 	id, created := b.id(req.Body), b.now().Unix()
-	chunk := func(delta map[string]any, finish any) []byte {
-		out, _ := json.Marshal(map[string]any{
-			"id": id, "object": "chat.completion.chunk", "created": created, "model": cr.Model,
-			"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": nil}},
+	chunk := func(delta any, finish *string) []byte {
+		out, _ := json.Marshal(streamChunk{
+			Choices: []streamChoice{{Delta: delta, FinishReason: finish}},
+			Created: created, ID: id, Model: cr.Model, Object: "chat.completion.chunk",
 		})
 		return out
 	}
-	events := [][]byte{chunk(map[string]any{"role": "assistant", "content": ""}, nil)}
+	events := [][]byte{chunk(roleDelta{Role: "assistant"}, nil)}
 	if len(a.calls) > 0 {
 		for i, c := range a.calls {
-			events = append(events, chunk(map[string]any{"tool_calls": []any{map[string]any{
-				"index": i, "id": callID(id, i), "type": "function",
-				"function": map[string]any{"name": c.name, "arguments": ""},
-			}}}, nil))
+			start := toolStartDelta{ToolCalls: []toolStart{{ID: callID(id, i), Index: i, Type: "function"}}}
+			start.ToolCalls[0].Function.Name = c.name
+			events = append(events, chunk(start, nil))
 			for _, piece := range pieces(c.args, 16) {
-				events = append(events, chunk(map[string]any{"tool_calls": []any{map[string]any{
-					"index": i, "function": map[string]any{"arguments": piece},
-				}}}, nil))
+				args := toolArgsDelta{ToolCalls: []toolArgs{{Index: i}}}
+				args.ToolCalls[0].Function.Arguments = piece
+				events = append(events, chunk(args, nil))
 			}
 		}
 	} else {
@@ -378,19 +377,79 @@ func (b *Builtin) Stream(ctx context.Context, req Request) (Stream, error) {
 			if i > 0 {
 				w = " " + w
 			}
-			events = append(events, chunk(map[string]any{"content": w}, nil))
+			events = append(events, chunk(contentDelta{Content: w}, nil))
 		}
 	}
-	events = append(events, chunk(map[string]any{}, a.finishReason))
+	events = append(events, chunk(struct{}{}, &a.finishReason))
 	if cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage {
-		out, _ := json.Marshal(map[string]any{
-			"id": id, "object": "chat.completion.chunk", "created": created, "model": cr.Model, "choices": []any{},
-			"usage": map[string]int64{"prompt_tokens": a.prompt, "completion_tokens": a.completion, "total_tokens": a.prompt + a.completion},
+		out, _ := json.Marshal(usageChunk{
+			Choices: []streamChoice{}, Created: created, ID: id, Model: cr.Model, Object: "chat.completion.chunk",
+			Usage: usageCounts{CompletionTokens: a.completion, PromptTokens: a.prompt, TotalTokens: a.prompt + a.completion},
 		})
 		events = append(events, out)
 	}
 	return &sliceStream{ctx: ctx, events: events}, nil
 }
+
+// The stream's chunks, typed: a struct encodes without the map's reflection and key
+// sorting. Fields are in alphabetical order, the order encoding/json gives a map's keys,
+// so a chunk is byte for byte what the map it replaced encoded to.
+type (
+	streamChunk struct {
+		Choices []streamChoice `json:"choices"`
+		Created int64          `json:"created"`
+		ID      string         `json:"id"`
+		Model   string         `json:"model"`
+		Object  string         `json:"object"`
+	}
+	usageChunk struct {
+		Choices []streamChoice `json:"choices"`
+		Created int64          `json:"created"`
+		ID      string         `json:"id"`
+		Model   string         `json:"model"`
+		Object  string         `json:"object"`
+		Usage   usageCounts    `json:"usage"`
+	}
+	usageCounts struct {
+		CompletionTokens int64 `json:"completion_tokens"`
+		PromptTokens     int64 `json:"prompt_tokens"`
+		TotalTokens      int64 `json:"total_tokens"`
+	}
+	streamChoice struct {
+		Delta        any       `json:"delta"`
+		FinishReason *string   `json:"finish_reason"`
+		Index        int       `json:"index"`
+		Logprobs     *struct{} `json:"logprobs"`
+	}
+	roleDelta struct {
+		Content string `json:"content"`
+		Role    string `json:"role"`
+	}
+	contentDelta struct {
+		Content string `json:"content"`
+	}
+	toolStartDelta struct {
+		ToolCalls []toolStart `json:"tool_calls"`
+	}
+	toolStart struct {
+		Function struct {
+			Arguments string `json:"arguments"`
+			Name      string `json:"name"`
+		} `json:"function"`
+		ID    string `json:"id"`
+		Index int    `json:"index"`
+		Type  string `json:"type"`
+	}
+	toolArgsDelta struct {
+		ToolCalls []toolArgs `json:"tool_calls"`
+	}
+	toolArgs struct {
+		Function struct {
+			Arguments string `json:"arguments"`
+		} `json:"function"`
+		Index int `json:"index"`
+	}
+)
 
 func pieces(s string, n int) []string {
 	var out []string
