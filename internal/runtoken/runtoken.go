@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -45,9 +46,19 @@ type Claims struct {
 	Exp      int64  `json:"exp"`
 }
 
+// verifiedCacheSize bounds the tokens a Signer remembers as verified; the memory starts
+// over when it is full.
+const verifiedCacheSize = 4096
+
 // Signer signs and verifies run tokens with one key.
 type Signer struct {
 	key []byte
+
+	// verified holds the claims of tokens whose signature checked out, by the token's
+	// exact text: a worker presents one token for every call of a run, and decoding it
+	// again each time was most of Verify's cost. Expiry is still checked on every use.
+	mu       sync.Mutex
+	verified map[string]Claims
 }
 
 // New returns a Signer for key, which must be at least MinKeyLen bytes.
@@ -78,6 +89,29 @@ func (s *Signer) Sign(c Claims) (string, error) {
 // Verify checks token's signature (in constant time) and that it has not expired at now,
 // and returns its claims.
 func (s *Signer) Verify(token string, now time.Time) (Claims, error) {
+	s.mu.Lock()
+	c, ok := s.verified[token]
+	s.mu.Unlock()
+	if !ok {
+		var err error
+		if c, err = s.verify(token); err != nil {
+			return Claims{}, err
+		}
+		s.mu.Lock()
+		if len(s.verified) >= verifiedCacheSize || s.verified == nil {
+			s.verified = make(map[string]Claims)
+		}
+		s.verified[token] = c
+		s.mu.Unlock()
+	}
+	if now.Unix() >= c.Exp {
+		return Claims{}, fmt.Errorf("%w: expired at %s", ErrExpired, time.Unix(c.Exp, 0).UTC().Format(time.RFC3339))
+	}
+	return c, nil
+}
+
+// verify checks token's form and signature and decodes its claims.
+func (s *Signer) verify(token string) (Claims, error) {
 	if len(token) > maxLen || !Is(token) {
 		return Claims{}, ErrMalformed
 	}
@@ -102,9 +136,6 @@ func (s *Signer) Verify(token string, now time.Time) (Claims, error) {
 	}
 	if c.TenantID == "" || c.RunID == "" || c.Exp == 0 {
 		return Claims{}, fmt.Errorf("%w: tenant_id, run_id and exp are required", ErrMalformed)
-	}
-	if now.Unix() >= c.Exp {
-		return Claims{}, fmt.Errorf("%w: expired at %s", ErrExpired, time.Unix(c.Exp, 0).UTC().Format(time.RFC3339))
 	}
 	return c, nil
 }

@@ -142,3 +142,34 @@ func flip(s string) string {
 	}
 	return string(b)
 }
+
+// A token verified once is remembered, but its expiry is checked on every use, and a
+// token that differs from it by a character is verified on its own.
+func TestVerifyRemembersOnlyWhatItVerified(t *testing.T) {
+	s, err := runtoken.New(key)
+	require.NoError(t, err)
+	claims := runtoken.Claims{TenantID: "tnt_a", RunID: "run_1", WorkerID: "w", Attempt: 1, Exp: now.Add(time.Minute).Unix()}
+	tok, err := s.Sign(claims)
+	require.NoError(t, err)
+	for range 2 {
+		got, err := s.Verify(tok, now)
+		require.NoError(t, err)
+		require.Equal(t, claims, got)
+	}
+	_, err = s.Verify(tok, now.Add(time.Minute))
+	require.ErrorIs(t, err, runtoken.ErrExpired, "a remembered token still expires")
+
+	body, sig, _ := strings.Cut(tok, ".")
+	flipped := []byte(sig)
+	flipped[0] ^= 1
+	if flipped[0] == '.' {
+		flipped[0] = 'A'
+	}
+	_, err = s.Verify(body+"."+string(flipped), now)
+	require.Error(t, err, "a tampered signature is checked, not looked up")
+
+	other, err := runtoken.New(key + "-other")
+	require.NoError(t, err)
+	_, err = other.Verify(tok, now)
+	require.ErrorIs(t, err, runtoken.ErrBadSignature, "what one key verified says nothing for another")
+}
