@@ -71,7 +71,10 @@ the `:wait`s without a read), then 129–169 → 190–201 (a `:wait` watching b
 reads and answering with the run as its end left it; reading a run and its events
 prepared; a stream's events that arrive together written in one flush; a tool's schema
 compiled once per worker, not per call), and with Model Policy's fewer allocations per
-call on top (its section), 172–198 → 241–265 runs/s against that same starting build.
+call on top (its section), 172–198 → 241–265 runs/s against that same starting build;
+then the builtin model's stream chunks typed instead of maps, interleaved with the build
+before it: medians 202 → 218 runs/s (runs of 179–251 and 211–223: minute-to-minute
+noise is as large as the change here).
 Worker memory per 100 concurrent runs went from 22.1 to 15.8 MiB with a model stream's
 line buffer starting at 4 KiB instead of 64 KiB. Earlier, the event batching (one batch per agent
 step, the final step riding on `:complete`) took a one-tool run from six worker
