@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/nexixai/agentos/internal/httpbody"
 )
 
 // message is an OpenAI chat message.
@@ -90,6 +92,7 @@ func (w *Worker) streamChat(ctx context.Context, cred runCred, model string, msg
 	}
 	var out completion
 	calls := map[int]*toolCall{}
+	done := false
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 4<<10), 4<<20) // grows for long events; most are short
 	for sc.Scan() {
@@ -98,6 +101,7 @@ func (w *Worker) streamChat(ctx context.Context, cred runCred, model string, msg
 			continue
 		}
 		if line == "[DONE]" {
+			done = true
 			break
 		}
 		var chunk struct {
@@ -153,6 +157,9 @@ func (w *Worker) streamChat(ctx context.Context, cred runCred, model string, msg
 	}
 	if err := sc.Err(); err != nil {
 		return out, fmt.Errorf("read model stream: %w", err)
+	}
+	if done {
+		_ = httpbody.DrainClose(resp.Body) // the connection goes back to the pool
 	}
 	for i := range len(calls) {
 		if c := calls[i]; c != nil {

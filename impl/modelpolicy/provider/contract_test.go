@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -252,4 +256,42 @@ func TestOpenAIFailures(t *testing.T) {
 		require.True(t, ok, "%v", err)
 		require.Equal(t, provider.KindProtocol, e.Kind)
 	})
+}
+
+// A stream that ended with [DONE] gives its upstream connection back, even when the
+// upstream ends the response a moment after the [DONE] event (as many servers do): the
+// next call reuses it instead of opening another.
+func TestOpenAIStreamKeepsItsConnection(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int64
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\ndata: [DONE]\n\n")
+		_ = http.NewResponseController(w).Flush()
+		time.Sleep(20 * time.Millisecond)
+	}))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	up.Start()
+	tr := provider.NewTransport()
+	t.Cleanup(func() {
+		tr.CloseIdleConnections()
+		up.Close()
+	})
+	p := provider.NewOpenAI(provider.OpenAIConfig{Name: "up", BaseURL: up.URL + "/v1", Transport: tr})
+	for range 3 {
+		s, err := p.Stream(context.Background(), provider.Request{Op: provider.OpChat, Body: []byte(`{"model":"m","stream":true,"messages":[]}`)})
+		require.NoError(t, err)
+		data, err := s.Next()
+		require.NoError(t, err)
+		require.Contains(t, string(data), "hi")
+		_, err = s.Next()
+		require.ErrorIs(t, err, io.EOF)
+		require.NoError(t, s.Close())
+		time.Sleep(200 * time.Millisecond) // the drain, in the background, ends 20 ms after [DONE]
+	}
+	require.Equal(t, int64(1), conns.Load(), "one connection for three streams")
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/go-faster/jx"
+
+	"github.com/nexixai/agentos/internal/httpbody"
 )
 
 // maxUpstreamBody bounds a non-streaming upstream answer and an error body.
@@ -420,10 +422,16 @@ func (s *sseStream) Ready() bool {
 	}
 }
 
+// Close closes the body. A stream that ended with [DONE] is drained first, in the
+// background, so that its connection is kept for the next call (httpbody.DrainClose).
 func (s *sseStream) Close() error {
 	if s.closed {
 		return nil
 	}
 	s.closed = true
+	if s.done {
+		go httpbody.DrainClose(s.body)
+		return nil
+	}
 	return s.body.Close()
 }
