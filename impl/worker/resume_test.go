@@ -3,9 +3,14 @@ package worker_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,4 +231,49 @@ func TestWorkerWithManySlotsLeases(t *testing.T) {
 	run := n.wait(t, res.Response.RunID)
 	require.Equal(t, orchestratorapi.RunStatusCompleted, run.Status, "%+v", run.Error)
 	require.Equal(t, "You said: hello", run.Output.Or(""))
+}
+
+// A tool that returns before the worker's DeltaFlush posts its tool.result in the same
+// batch as its announcement (and the step's model.message): one round trip instead of
+// two. The events are the same, in the same order.
+func TestQuickToolIsAnnouncedWithItsResult(t *testing.T) {
+	t.Parallel()
+	n := newTestNode(t, "", func(c *config.Config) { c.Workers = 0 })
+	ctx := context.Background()
+	var appends atomic.Int64
+	orch, err := url.Parse(n.node.URL(platform.Orchestrator))
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(orch)
+	counting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/events") {
+			appends.Add(1)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(counting.Close)
+	w, err := worker.New(worker.Config{ID: "quick", OrchestratorURL: counting.URL, ModelPolicyURL: n.node.URL(platform.ModelPolicy),
+		WorkerToken: n.node.WorkerToken, DeltaFlush: time.Minute})
+	require.NoError(t, err)
+	wctx, stopWorker := context.WithCancel(ctx)
+	wdone := make(chan error, 1)
+	go func() { wdone <- w.Run(wctx) }()
+	t.Cleanup(func() { stopWorker(); <-wdone })
+
+	_, err = n.tenant.PutAgent(ctx, &orchestratorapi.AgentInput{Model: "builtin-chat", Tools: []orchestratorapi.Tool{
+		{Name: "calculator", Type: orchestratorapi.NewOptToolType(orchestratorapi.ToolTypeBuiltin)},
+	}}, orchestratorapi.PutAgentParams{AgentID: "quick"})
+	require.NoError(t, err)
+	res, err := n.tenant.CreateRun(ctx, &orchestratorapi.RunInput{Input: `/tool calculator {"expression": "6 * 7"}`}, orchestratorapi.CreateRunParams{AgentID: "quick"})
+	require.NoError(t, err)
+	run := n.wait(t, res.Response.RunID)
+	require.Equal(t, orchestratorapi.RunStatusCompleted, run.Status, "%+v", run.Error)
+	require.Equal(t, "The tool returned: 42", run.Output.Or(""))
+	var types []string
+	for _, e := range n.events(t, run.RunID) {
+		if e.Type != "model.delta" {
+			types = append(types, e.Type)
+		}
+	}
+	require.Equal(t, []string{"run.queued", "run.started", "model.message", "tool.call", "tool.result", "model.message", "run.completed"}, types)
+	require.Equal(t, int64(1), appends.Load(), "the first step's events and the tool's result in one batch; the last step's ride on :complete")
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -447,12 +448,14 @@ func (rs *runState) modelStep(msgs []message, tools []toolDef) (completion, erro
 	return res, postErr
 }
 
-// runTools executes the calls in parallel, announcing them in one tool.call batch (after
-// the lead events, when there are any) and
-// posting each tool.result as soon as its tool returns, so a later attempt never runs a
-// call whose result is recorded. recorded holds results an earlier attempt recorded
-// (those calls are not run again) and announced the calls whose tool.call it recorded.
-// A tool's failure is its result, for the model to read; it does not fail the run.
+// runTools executes the calls in parallel. Their tool.call announcements, after the lead
+// events when there are any, are held as deltas are (Config.DeltaFlush): a tool that
+// returns before then posts its tool.result in the same batch, one round trip for a quick
+// tool; otherwise they go out on their own when the time is up. Each tool.result is
+// posted as soon as its tool returns, always after the announcements, so a later attempt
+// never runs a call whose result is recorded. recorded holds results an earlier attempt
+// recorded (those calls are not run again) and announced the calls whose tool.call it
+// recorded. A tool's failure is its result, for the model to read; it does not fail the run.
 func (rs *runState) runTools(calls []toolCall, recorded map[string]string, announced map[string]bool, lead []orchestratorapi.WorkerEvent) ([]message, error) {
 	announce := lead // events to post in the same batch, before the announcements
 	for _, c := range calls {
@@ -462,10 +465,34 @@ func (rs *runState) runTools(calls []toolCall, recorded map[string]string, annou
 			}))
 		}
 	}
-	if len(announce) > 0 {
-		if err := rs.post(announce...); err != nil {
-			return nil, err
+	var (
+		mu      sync.Mutex
+		pending = announce // the announcements not yet posted; nil once they are
+		annErr  error      // their post's error
+	)
+	// postAfter posts events after the announcements: with them, while they are pending.
+	// Holding mu while it posts them makes any other result wait for them.
+	postAfter := func(events ...orchestratorapi.WorkerEvent) error {
+		mu.Lock()
+		if pending == nil {
+			failed := annErr
+			mu.Unlock()
+			if failed != nil || len(events) == 0 {
+				return nil // the failure is annErr's to report
+			}
+			return rs.post(events...)
 		}
+		defer mu.Unlock()
+		batch := slices.Concat(pending, events)
+		pending = nil
+		annErr = rs.post(batch...)
+		return annErr
+	}
+	if len(pending) == 0 {
+		pending = nil
+	} else {
+		t := time.AfterFunc(rs.w.cfg.DeltaFlush, func() { _ = postAfter() })
+		defer t.Stop()
 	}
 	results := make([]message, len(calls))
 	errs := make([]error, len(calls))
@@ -484,14 +511,25 @@ func (rs *runState) runTools(calls []toolCall, recorded map[string]string, annou
 				return // stopped: the tool was interrupted, and its result is not one
 			}
 			results[i] = message{Role: "tool", Content: out, ToolCallID: c.ID}
-			errs[i] = rs.post(event(orchestratorapi.WorkerEventTypeToolResult, map[string]any{
+			errs[i] = postAfter(event(orchestratorapi.WorkerEventTypeToolResult, map[string]any{
 				"id": c.ID, "name": c.Function.Name, "content": out,
 			}))
 		})
 	}
 	wg.Wait()
 	if err := rs.ctx.Err(); err != nil {
+		mu.Lock()
+		pending = nil // a late timer posts nothing
+		mu.Unlock()
 		return nil, err
+	}
+	if err := postAfter(); err != nil { // announcements no result took along (every call was recorded)
+		return nil, err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if annErr != nil {
+		return nil, annErr
 	}
 	return results, errors.Join(errs...)
 }
