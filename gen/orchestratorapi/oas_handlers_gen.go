@@ -629,6 +629,10 @@ func (s *Server) handleCreateRunRequest(args [1]string, argsEscaped bool, w http
 					In:   "header",
 				}: params.IdempotencyKey,
 				{
+					Name: "wait",
+					In:   "query",
+				}: params.Wait,
+				{
 					Name: "agent_id",
 					In:   "path",
 				}: params.AgentID,

@@ -259,7 +259,12 @@ func decodeCompleteRunParams(args [1]string, argsEscaped bool, r *http.Request) 
 // CreateRunParams is parameters of createRun operation.
 type CreateRunParams struct {
 	IdempotencyKey OptString `json:",omitempty,omitzero"`
-	AgentID        AgentId
+	// Answer when the run has ended, or when this much time has passed, whichever is first (a duration:
+	// `500ms`, `30s`; at most 30s): the answer is then the run as `:wait` would give it, without a second
+	// request. Without it the answer is the queued run. With an `Idempotency-Key`, a replay answers what
+	// the first request answered.
+	Wait    OptString `json:",omitempty,omitzero"`
+	AgentID AgentId
 }
 
 func unpackCreateRunParams(packed middleware.Parameters) (params CreateRunParams) {
@@ -274,6 +279,15 @@ func unpackCreateRunParams(packed middleware.Parameters) (params CreateRunParams
 	}
 	{
 		key := middleware.ParameterKey{
+			Name: "wait",
+			In:   "query",
+		}
+		if v, ok := packed[key]; ok {
+			params.Wait = v.(OptString)
+		}
+	}
+	{
+		key := middleware.ParameterKey{
 			Name: "agent_id",
 			In:   "path",
 		}
@@ -283,6 +297,7 @@ func unpackCreateRunParams(packed middleware.Parameters) (params CreateRunParams
 }
 
 func decodeCreateRunParams(args [1]string, argsEscaped bool, r *http.Request) (params CreateRunParams, _ error) {
+	q := uri.NewQueryDecoder(r.URL.Query())
 	h := uri.NewHeaderDecoder(r.Header)
 	// Decode header: Idempotency-Key.
 	if err := func() error {
@@ -347,6 +362,47 @@ func decodeCreateRunParams(args [1]string, argsEscaped bool, r *http.Request) (p
 		return params, &ogenerrors.DecodeParamError{
 			Name: "Idempotency-Key",
 			In:   "header",
+			Err:  err,
+		}
+	}
+	// Decode query: wait.
+	if err := func() error {
+		cfg := uri.QueryParameterDecodingConfig{
+			Name:    "wait",
+			Style:   uri.QueryStyleForm,
+			Explode: true,
+		}
+
+		if err := q.HasParam(cfg); err == nil {
+			if err := q.DecodeParam(cfg, func(d uri.Decoder) error {
+				var paramsDotWaitVal string
+				if err := func() error {
+					val, err := d.DecodeValue()
+					if err != nil {
+						return err
+					}
+
+					c, err := conv.ToString(val)
+					if err != nil {
+						return err
+					}
+
+					paramsDotWaitVal = c
+					return nil
+				}(); err != nil {
+					return err
+				}
+				params.Wait.SetTo(paramsDotWaitVal)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}(); err != nil {
+		return params, &ogenerrors.DecodeParamError{
+			Name: "wait",
+			In:   "query",
 			Err:  err,
 		}
 	}
