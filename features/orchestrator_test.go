@@ -27,7 +27,8 @@ type orchState struct {
 	agentStatus  int
 	run          *orchestratorapi.Run
 	firstRun     *orchestratorapi.Run
-	runIDs       []string // run ids, cancelled after the scenario when still active
+	took         time.Duration // how long the last creation with ?wait took
+	runIDs       []string      // run ids, cancelled after the scenario when still active
 	lease        *orchestratorapi.LeasedRun
 	lease2       *orchestratorapi.LeasedRun
 	names        []string
@@ -359,6 +360,44 @@ func (w *world) registerOrchestrator(sc *godog.ScenarioContext) {
 		w.run = r
 		return nil
 	})
+	sc.Step(`^I create a run of "([^"]*)" with input "([^"]*)" waiting "([^"]*)"$`, func(agent, input, wait string) error {
+		_ = w.createRunWaiting(agent, input, wait)
+		return nil
+	})
+	sc.Step(`^I create a run of "([^"]*)" with input "([^"]*)" waiting "([^"]*)" while a test worker completes it with output "([^"]*)" after (\d+) ms$`, func(agent, input, wait, output string, ms int) error {
+		done := make(chan error, 1)
+		go func() {
+			// Not w.complete: this goroutine leaves the scenario's state alone.
+			lr, err := w.leaseRunWith(func(r *orchestratorapi.Run) bool { return r.Input == input }, "test-worker-2")
+			if err != nil {
+				done <- err
+				return
+			}
+			time.Sleep(time.Duration(ms) * time.Millisecond)
+			c, err := w.wclient()
+			if err == nil {
+				_, err = c.CompleteRun(context.Background(), &orchestratorapi.CompleteInput{LeaseID: lr.Lease.LeaseID, FencingToken: lr.Lease.FencingToken,
+					Output: output}, orchestratorapi.CompleteRunParams{RunID: lr.Run.RunID})
+			}
+			done <- err
+		}()
+		if err := w.createRunWaiting(agent, input, wait); err != nil {
+			return err
+		}
+		return <-done
+	})
+	sc.Step(`^the creation answered the run "([^"]*)"(?: with output "([^"]*)")?$`, func(status, output string) error {
+		if w.run == nil || string(w.run.Status) != status || w.run.Output.Or("") != output {
+			return fmt.Errorf("the creation answered %+v; want %s with output %q", w.run, status, output)
+		}
+		return nil
+	})
+	sc.Step(`^the creation took at least (\d+) ms$`, func(ms int) error {
+		if w.took < time.Duration(ms)*time.Millisecond {
+			return fmt.Errorf("the creation took %s", w.took)
+		}
+		return nil
+	})
 	sc.Step(`^the last response has a Retry-After header$`, func() error {
 		if w.header.Get("Retry-After") == "" {
 			return errors.New("no Retry-After header")
@@ -482,6 +521,26 @@ func (w *world) createRunWith(agent string, in *orchestratorapi.RunInput) error 
 	if w.firstRun == nil {
 		w.firstRun = &r
 	}
+	w.runIDs = append(w.runIDs, string(r.RunID))
+	return nil
+}
+
+// createRunWaiting creates a run with ?wait, noting the answer and how long it took.
+func (w *world) createRunWaiting(agent, input, wait string) error {
+	c, err := w.tclient()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	res, err := c.CreateRun(context.Background(), &orchestratorapi.RunInput{Input: input},
+		orchestratorapi.CreateRunParams{AgentID: orchestratorapi.AgentId(agent), Wait: orchestratorapi.NewOptString(wait)})
+	w.took = time.Since(start)
+	w.noteErr(err)
+	if err != nil {
+		return err
+	}
+	r := res.Response
+	w.run = &r
 	w.runIDs = append(w.runIDs, string(r.RunID))
 	return nil
 }

@@ -63,6 +63,16 @@ Feature: Runs and their lifecycle
     When the worker completes the run with output "42" after 300 ms while I wait for it for "10s"
     Then the run is "completed" with output "42"
 
+  @PRS-RUN-008
+  Scenario: Creating a run can wait for it to end
+    When I create a run of "my-agent" with input "nobody runs me" waiting "300ms"
+    Then the creation answered the run "queued"
+    And the creation took at least 300 ms
+    When I create a run of "my-agent" with input "run me" waiting "10s" while a test worker completes it with output "42" after 300 ms
+    Then the creation answered the run "completed" with output "42"
+    When I create a run of "my-agent" with input "hi" waiting "1h"
+    Then the response is a 400 problem with code "invalid_argument"
+
   @PRS-RUN-006
   Scenario: A completed run records each transition with one event
     Given I created a run of "my-agent" with input "hi"

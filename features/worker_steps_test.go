@@ -17,6 +17,11 @@ import (
 // leaseRun leases runs until it gets the scenario's run (any other run it gets is one a
 // previous scenario left queued; it is failed so the queue stays clean).
 func (w *world) leaseRun(runID orchestratorapi.RunId, workerID string) (*orchestratorapi.LeasedRun, error) {
+	return w.leaseRunWith(func(r *orchestratorapi.Run) bool { return r.RunID == runID }, workerID)
+}
+
+// leaseRunWith leases runs until it gets one that mine picks, as leaseRun does.
+func (w *world) leaseRunWith(mine func(*orchestratorapi.Run) bool, workerID string) (*orchestratorapi.LeasedRun, error) {
 	c, err := w.wclient()
 	if err != nil {
 		return nil, err
@@ -27,21 +32,21 @@ func (w *world) leaseRun(runID orchestratorapi.RunId, workerID string) (*orchest
 		if err != nil {
 			return nil, err
 		}
-		var mine *orchestratorapi.LeasedRun
+		var picked *orchestratorapi.LeasedRun
 		for i := range res.Runs {
 			lr := &res.Runs[i]
-			if lr.Run.RunID == runID {
-				mine = lr
+			if picked == nil && mine(&lr.Run) {
+				picked = lr
 				continue
 			}
 			_, _ = c.FailRun(context.Background(), &orchestratorapi.FailInput{LeaseID: lr.Lease.LeaseID, FencingToken: lr.Lease.FencingToken,
 				Error: orchestratorapi.RunError{Code: "stray_run", Message: "left queued by an earlier conformance scenario"}}, orchestratorapi.FailRunParams{RunID: lr.Run.RunID})
 		}
-		if mine != nil {
-			return mine, nil
+		if picked != nil {
+			return picked, nil
 		}
 	}
-	return nil, fmt.Errorf("run %s was never leased", runID)
+	return nil, errors.New("the run was never leased")
 }
 
 func (w *world) appendEvents(lr *orchestratorapi.LeasedRun, token int32, batch string, types ...string) (*orchestratorapi.AppendEventsResult, error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -265,5 +266,95 @@ func TestWaitAnswersAsAReadDoes(t *testing.T) {
 			require.Equal(t, get(id), got, end)
 			require.Contains(t, got, `"prompt_tokens":17`)
 		}
+	})
+}
+
+// A creation with ?wait answers when the run has ended, with the run as a read gives
+// it, or as created when the wait passes first; an Idempotency-Key replays that answer.
+// An invalid wait is a 400 naming the parameter, and creates nothing.
+func TestCreateWaitsForTheRun(t *testing.T) {
+	t.Parallel()
+	onEachBackend(t, func(t *testing.T, cfg config.Config) {
+		r := newStreamedRun(t, cfg)
+		ctx, wc := context.Background(), r.worker
+		tc, err := orchestratorapi.NewClient(r.base, tokens{tenant: cfg.DefaultTenant})
+		require.NoError(t, err)
+		do := func(method, path, key, body string) (int, http.Header, string) {
+			req, err := http.NewRequest(method, r.base+path, strings.NewReader(body))
+			require.NoError(t, err)
+			req.Header.Set("X-Tenant-Id", cfg.DefaultTenant)
+			req.Header.Set("Content-Type", "application/json")
+			if key != "" {
+				req.Header.Set("Idempotency-Key", key)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			return resp.StatusCode, resp.Header, string(b)
+		}
+		count := func() int {
+			page, err := tc.ListRuns(ctx, orchestratorapi.ListRunsParams{Limit: orchestratorapi.NewOptInt32(100)})
+			require.NoError(t, err)
+			return len(page.Items)
+		}
+
+		before := count()
+		for _, bad := range []string{"abc", "31s", "1m", "-1s", "99999999999999999m", "10h"} {
+			status, h, body := do(http.MethodPost, "/v1/agents/streamed/runs?wait="+url.QueryEscape(bad), "", `{"input":"x"}`)
+			require.Equal(t, http.StatusBadRequest, status, bad)
+			require.Equal(t, "application/problem+json", h.Get("Content-Type"))
+			require.Contains(t, body, `wait`, bad)
+		}
+		require.Equal(t, before, count(), "an invalid wait creates nothing")
+
+		start := time.Now()
+		status, _, body := do(http.MethodPost, "/v1/agents/streamed/runs?wait=200ms", "", `{"input":"nobody runs me"}`)
+		require.Equal(t, http.StatusCreated, status, body)
+		require.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond)
+		require.Contains(t, body, `"status":"queued"`)
+
+		// Every queued run so far out of the way, so that the next lease is the new run's.
+		for count := 0; count < 2; {
+			l, err := wc.LeaseRuns(ctx, &orchestratorapi.LeaseInput{WorkerID: "w0", MaxRuns: orchestratorapi.NewOptInt32(2), WaitSeconds: orchestratorapi.NewOptInt32(5)})
+			require.NoError(t, err)
+			count += len(l.Runs)
+		}
+		type answer struct {
+			status int
+			h      http.Header
+			body   string
+		}
+		created := make(chan answer, 1)
+		go func() {
+			status, h, body := do(http.MethodPost, "/v1/agents/streamed/runs?wait=10s", "wait-key", `{"input":"wait for me"}`)
+			created <- answer{status, h, body}
+		}()
+		lease, err := wc.LeaseRuns(ctx, &orchestratorapi.LeaseInput{WorkerID: "w1", WaitSeconds: orchestratorapi.NewOptInt32(5)})
+		require.NoError(t, err)
+		require.Len(t, lease.Runs, 1)
+		l, id := lease.Runs[0].Lease, lease.Runs[0].Run.RunID
+		require.Equal(t, "wait for me", lease.Runs[0].Run.Input)
+		time.Sleep(50 * time.Millisecond)
+		_, err = wc.CompleteRun(ctx, &orchestratorapi.CompleteInput{LeaseID: l.LeaseID, FencingToken: l.FencingToken, Output: "the answer",
+			Usage: orchestratorapi.NewOptUsage(orchestratorapi.Usage{PromptTokens: 3, CompletionTokens: 2})}, orchestratorapi.CompleteRunParams{RunID: id})
+		require.NoError(t, err)
+		var got answer
+		select {
+		case got = <-created:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the creation did not answer")
+		}
+		require.Equal(t, http.StatusCreated, got.status, got.body)
+		_, _, read := do(http.MethodGet, "/v1/runs/"+string(id), "", "")
+		require.Equal(t, read, got.body, "the ended run, as a read gives it")
+		require.Contains(t, got.body, `"status":"completed"`)
+		require.Contains(t, got.body, `"output":"the answer"`)
+
+		status, h, replay := do(http.MethodPost, "/v1/agents/streamed/runs?wait=10s", "wait-key", `{"input":"wait for me"}`)
+		require.Equal(t, http.StatusCreated, status)
+		require.Equal(t, "true", h.Get("Idempotent-Replayed"))
+		require.Equal(t, got.body, replay, "the first answer, replayed")
 	})
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nexixai/agentos/gen/orchestratorapi"
 	"github.com/nexixai/agentos/impl/orchestrator/store"
+	"github.com/nexixai/agentos/impl/orchestrator/stream"
 	"github.com/nexixai/agentos/internal/apierr"
 	"github.com/nexixai/agentos/internal/audit"
 	"github.com/nexixai/agentos/internal/db"
@@ -24,6 +25,12 @@ func (s *Service) CreateRun(ctx context.Context, req *orchestratorapi.RunInput, 
 	p, err := principal(ctx)
 	if err != nil {
 		return nil, err
+	}
+	var wait time.Duration
+	if v, ok := params.Wait.Get(); ok {
+		if wait, err = parseWait("wait", v, maxCreateWait); err != nil {
+			return nil, err
+		}
 	}
 	now := s.now()
 	agentID := string(params.AgentID)
@@ -60,6 +67,11 @@ func (s *Service) CreateRun(ctx context.Context, req *orchestratorapi.RunInput, 
 	}
 	run.CreatedAt = now
 	record := s.auditRecord(ctx, p.TenantID, "run.create", "runs/"+run.ID, map[string]any{"agent_id": agentID})
+	var sub *stream.Sub
+	if wait > 0 {
+		sub = s.hub.Watch(run.ID) // before the run exists, so that none of its events is missed
+		defer sub.Close()
+	}
 	if s.db.Dialect == db.DialectPostgres {
 		err = s.group.create(&createJob{run: run, quota: quota, record: record, now: now})
 	} else {
@@ -76,6 +88,14 @@ func (s *Service) CreateRun(ctx context.Context, req *orchestratorapi.RunInput, 
 	}
 	s.queued()
 	s.metrics.runTransitions.WithLabelValues(store.StatusQueued).Inc()
+	if sub != nil {
+		// The run exists whatever happens now: a client that went away, or a failed
+		// read at the end of the wait, still gets (and an idempotent replay still
+		// finds) the run as created.
+		if ended, err := s.await(ctx, sub, run, wait); err == nil {
+			run = ended
+		}
+	}
 	return &orchestratorapi.RunHeaders{Response: runToAPI(run)}, nil
 }
 
@@ -288,9 +308,13 @@ func (s *Service) CancelRun(ctx context.Context, params orchestratorapi.CancelRu
 
 const maxWait = 5 * time.Minute
 
+// maxCreateWait bounds a creation's wait below keyLock, so that a retry with the same
+// Idempotency-Key never takes over the key of a first request that is still waiting.
+const maxCreateWait = 30 * time.Second
+
 // WaitRun implements waitRun.
 func (s *Service) WaitRun(ctx context.Context, params orchestratorapi.WaitRunParams) (*orchestratorapi.Run, error) {
-	timeout, err := parseWait(params.Timeout.Or("30s"))
+	timeout, err := parseWait("timeout", params.Timeout.Or("30s"), maxWait)
 	if err != nil {
 		return nil, err
 	}
@@ -303,48 +327,56 @@ func (s *Service) WaitRun(ctx context.Context, params orchestratorapi.WaitRunPar
 	if err != nil {
 		return nil, err
 	}
-	if !store.Terminal(r.Status) {
-		sub.Anchor(r.LastSeq)
-		deadline := time.NewTimer(timeout)
-		defer deadline.Stop()
-		after := r.LastSeq
-		var final *store.Run
-	wait:
-		for {
-			evs, changed, covered := sub.Since(after)
-			if !covered {
-				evs = nil // only the terminal event matters: re-read the run below
-			}
-			for _, e := range evs {
-				after = e.Seq
-				if isTerminalEvent(e.Type) {
-					final = sub.Final(e.Seq)
-					break wait
-				}
-			}
-			select {
-			case <-changed:
-			case <-deadline.C:
-				break wait
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		}
-		if final != nil {
-			r = final
-		} else if r, err = s.tenantRun(ctx, r.ID); err != nil {
-			return nil, err
-		}
+	if r, err = s.await(ctx, sub, r, timeout); err != nil {
+		return nil, err
 	}
 	out := runToAPI(r)
 	return &out, nil
 }
 
-func parseWait(s string) (time.Duration, error) {
+// await waits until r ends or timeout passes and returns the run then. sub watched r
+// since before r was read (or written); await anchors it at r.LastSeq. The ended run is
+// the one the commit that ended it left, when this process made that commit; otherwise,
+// and at the timeout, it is read again.
+func (s *Service) await(ctx context.Context, sub *stream.Sub, r *store.Run, timeout time.Duration) (*store.Run, error) {
+	if store.Terminal(r.Status) {
+		return r, nil
+	}
+	sub.Anchor(r.LastSeq)
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	after := r.LastSeq
+	for {
+		evs, changed, covered := sub.Since(after)
+		if !covered {
+			evs = nil // only the terminal event matters: re-read the run below
+		}
+		for _, e := range evs {
+			after = e.Seq
+			if isTerminalEvent(e.Type) {
+				if final := sub.Final(e.Seq); final != nil {
+					return final, nil
+				}
+				return s.tenantRun(ctx, r.ID)
+			}
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return s.tenantRun(ctx, r.ID)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// parseWait parses the duration of a wait (field: the parameter's name): a number
+// followed by ms, s or m, at most limit.
+func parseWait(field, s string, limit time.Duration) (time.Duration, error) {
 	unit := strings.TrimLeft(s, "0123456789")
 	n, err := strconv.Atoi(strings.TrimSuffix(s, unit))
 	if err != nil {
-		return 0, apierr.InvalidField("timeout", "must be a number followed by ms, s or m")
+		return 0, apierr.InvalidField(field, "must be a number followed by ms, s or m")
 	}
 	var d time.Duration
 	switch unit {
@@ -355,10 +387,10 @@ func parseWait(s string) (time.Duration, error) {
 	case "m":
 		d = time.Duration(n) * time.Minute
 	default:
-		return 0, apierr.InvalidField("timeout", "must be a number followed by ms, s or m")
+		return 0, apierr.InvalidField(field, "must be a number followed by ms, s or m")
 	}
-	if d > maxWait {
-		return 0, apierr.InvalidField("timeout", fmt.Sprintf("must be at most %s", maxWait))
+	if d > limit || d < 0 || n > int(limit/time.Millisecond) { // the last two: d overflowed
+		return 0, apierr.InvalidField(field, fmt.Sprintf("must be at most %s", limit))
 	}
 	return d, nil
 }

@@ -163,15 +163,21 @@ func agents(o options) error {
 	}
 	oneRun := func(rec *recorder) bool {
 		t0 := time.Now()
-		res, err := tc.CreateRun(ctx, &orchestratorapi.RunInput{Input: `/tool calculator {"expression": "6 * 7"}`}, orchestratorapi.CreateRunParams{AgentID: "calc"})
+		params := orchestratorapi.CreateRunParams{AgentID: "calc"}
+		if o.createWait {
+			params.Wait = orchestratorapi.NewOptString("30s")
+		}
+		res, err := tc.CreateRun(ctx, &orchestratorapi.RunInput{Input: `/tool calculator {"expression": "6 * 7"}`}, params)
 		if err != nil {
 			rec.fail("create run", err)
 			return false
 		}
-		run, err := tc.WaitRun(ctx, orchestratorapi.WaitRunParams{RunID: res.Response.RunID, Timeout: orchestratorapi.NewOptString("60s")})
-		if err != nil {
-			rec.fail("wait run", err)
-			return false
+		run := &res.Response
+		if !o.createWait || !terminal(run.Status) {
+			if run, err = tc.WaitRun(ctx, orchestratorapi.WaitRunParams{RunID: run.RunID, Timeout: orchestratorapi.NewOptString("60s")}); err != nil {
+				rec.fail("wait run", err)
+				return false
+			}
 		}
 		if run.Status != orchestratorapi.RunStatusCompleted || run.Output.Or("") != "The tool returned: 42" {
 			rec.fail("run", fmt.Errorf("%s: status %s, output %q, error %+v", run.RunID, run.Status, run.Output.Or(""), run.Error))
@@ -209,8 +215,8 @@ func agents(o options) error {
 	if o.db != "" {
 		backend = "postgres"
 	}
-	fmt.Printf("scenario=agents backend=%s worker_procs=%d worker_concurrency=%d clients=%d duration=%s completed=%d errors=%d throughput=%.0f runs/s create_to_complete_p50=%s p99=%s server_peak_rss=%.0f MiB worker_peak_rss=[%s] MiB\n",
-		backend, o.workerProcs, o.concurrency, o.clients, elapsed.Round(time.Millisecond), done.Load(), rec.errs.Load(),
+	fmt.Printf("scenario=agents backend=%s create_wait=%t worker_procs=%d worker_concurrency=%d clients=%d duration=%s completed=%d errors=%d throughput=%.0f runs/s create_to_complete_p50=%s p99=%s server_peak_rss=%.0f MiB worker_peak_rss=[%s] MiB\n",
+		backend, o.createWait, o.workerProcs, o.concurrency, o.clients, elapsed.Round(time.Millisecond), done.Load(), rec.errs.Load(),
 		float64(done.Load())/elapsed.Seconds(), ms(rec.pct(0.5)), ms(rec.pct(0.99)), procStatus(p.server.Process.Pid, "VmHWM"), strings.Join(rss, " "))
 	return nil
 }
@@ -281,4 +287,12 @@ func workerMemory(o options) error {
 		_, _ = tc.CancelRun(ctx, orchestratorapi.CancelRunParams{RunID: id})
 	}
 	return nil
+}
+
+func terminal(s orchestratorapi.RunStatus) bool {
+	switch s {
+	case orchestratorapi.RunStatusCompleted, orchestratorapi.RunStatusFailed, orchestratorapi.RunStatusCancelled, orchestratorapi.RunStatusTimedOut:
+		return true
+	}
+	return false
 }

@@ -44,6 +44,7 @@ type options struct {
 	events      int
 	concurrency int
 	batch       bool
+	createWait  bool
 	workerProcs int
 }
 
@@ -59,6 +60,7 @@ func main() {
 	flag.IntVar(&o.events, "events", 200, "events appended (fanout)")
 	flag.IntVar(&o.concurrency, "worker-concurrency", 16, "runs each worker executes at once (lifecycle)")
 	flag.BoolVar(&o.batch, "batch-events", true, "post a run's 3 events as one batch (false: 3 requests) (lifecycle)")
+	flag.BoolVar(&o.createWait, "create-wait", true, "create each run with ?wait=30s, one request (false: create, then :wait) (agents)")
 	flag.IntVar(&o.workerProcs, "worker-procs", 4, "agentos worker processes (agents)")
 	flag.Parse()
 	if err := run(o); err != nil {
