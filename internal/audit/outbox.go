@@ -8,6 +8,8 @@ import (
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
+
+	"github.com/nexixai/agentos/internal/db"
 )
 
 // The outbox keeps audit off the hot path: a request's transaction inserts its record
@@ -52,6 +54,17 @@ func (l *Logger) EnqueueAll(ctx context.Context, tx bun.IDB, recs []Record) erro
 		rows[i] = outboxRow{TenantID: rec.TenantID, Record: string(data), CreatedAt: rec.Time}
 	}
 	if len(rows) == 0 {
+		return nil
+	}
+	if tx.Dialect().Name() == dialect.PG { // a prepared statement, whatever the number of records
+		tenants, records, created := make([]string, len(rows)), make([]string, len(rows)), make([]time.Time, len(rows))
+		for i, r := range rows {
+			tenants[i], records[i], created[i] = r.TenantID, r.Record, r.CreatedAt
+		}
+		if _, err := db.PreparedExec(ctx, tx, `INSERT INTO audit_outbox (tenant_id, record, created_at)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])`, tenants, records, created); err != nil {
+			return fmt.Errorf("enqueue audit records: %w", err)
+		}
 		return nil
 	}
 	if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {

@@ -3,46 +3,25 @@ package store
 import (
 	"context"
 	"database/sql"
-	"fmt"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun"
+
+	"github.com/nexixai/agentos/internal/db"
 )
 
-// bun writes every argument into the SQL text, so PostgreSQL parses and plans each
-// statement anew (internal/db uses the simple protocol for that reason). The few
-// statements that run for every run, or for every group of runs, go around bun with $n
-// placeholders instead: pgx prepares each once per connection and PostgreSQL reuses the
-// parse and, once it finds it as good, a generic plan. They are PostgreSQL-only paths.
+// The statements that run for every run go around bun as prepared statements on
+// PostgreSQL (internal/db.PreparedQuery); these are its names here, where most
+// functions call their bun.IDB parameter db.
 
-// pgQuery runs query, with $n placeholders, as a cached prepared statement in db (the
-// pool or a transaction).
-func pgQuery(ctx context.Context, db bun.IDB, query string, args ...any) (*sql.Rows, error) {
-	args = append([]any{pgx.QueryExecModeCacheStatement}, args...)
-	switch d := db.(type) {
-	case *bun.DB:
-		return d.DB.QueryContext(ctx, query, args...)
-	case bun.Tx:
-		return d.Tx.QueryContext(ctx, query, args...)
-	case *bun.Tx:
-		return d.Tx.QueryContext(ctx, query, args...)
-	}
-	return nil, fmt.Errorf("store: no prepared statements on %T", db)
+func pgQuery(ctx context.Context, idb bun.IDB, query string, args ...any) (*sql.Rows, error) {
+	return db.PreparedQuery(ctx, idb, query, args...)
 }
 
-// pgQueryRow runs query as pgQuery and scans its first row into dest; found is false
-// when there is none.
-func pgQueryRow(ctx context.Context, db bun.IDB, query string, args []any, dest ...any) (found bool, err error) {
-	rows, err := pgQuery(ctx, db, query, args...)
-	if err != nil {
-		return false, err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		return false, rows.Err()
-	}
-	if err := rows.Scan(dest...); err != nil {
-		return false, err
-	}
-	return true, rows.Close()
+func pgExec(ctx context.Context, idb bun.IDB, query string, args ...any) error {
+	_, err := db.PreparedExec(ctx, idb, query, args...)
+	return err
+}
+
+func pgQueryRow(ctx context.Context, idb bun.IDB, query string, args []any, dest ...any) (bool, error) {
+	return db.PreparedRow(ctx, idb, query, args, dest...)
 }

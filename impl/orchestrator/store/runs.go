@@ -154,11 +154,48 @@ func CreateRuns(ctx context.Context, tx bun.IDB, runs []*Run) error {
 		events[i] = Event{RunID: r.ID, Seq: 1, TenantID: r.TenantID, Type: EventQueued, Time: r.CreatedAt,
 			Data: string(eventData(map[string]any{"attempt": 0, "agent_version": r.AgentVersion}))}
 	}
+	if isPostgres(tx) {
+		return createRunsPostgres(ctx, tx, runs, events)
+	}
 	if _, err := tx.NewInsert().Model(&runs).Exec(ctx); err != nil {
 		return fmt.Errorf("insert runs: %w", err)
 	}
 	if _, err := tx.NewInsert().Model(&events).Exec(ctx); err != nil {
 		return fmt.Errorf("insert run events: %w", err)
+	}
+	return nil
+}
+
+// createRunsPostgres is CreateRuns in one prepared statement: the runs and their
+// run.queued events from arrays, whatever their number. A queued run's other columns
+// are their defaults (no output, error, lease or tokens yet).
+func createRunsPostgres(ctx context.Context, tx bun.IDB, runs []*Run, events []Event) error {
+	n := len(runs)
+	var (
+		ids, tenants, agents, inputs, metadata = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		versions                               = make([]int64, n)
+		maxAttempts                            = make([]int32, n)
+		created                                = make([]time.Time, n)
+		deadlines                              = make([]*time.Time, n)
+		data                                   = make([]string, n)
+	)
+	for i, r := range runs {
+		ids[i], tenants[i], agents[i], inputs[i], metadata[i] = r.ID, r.TenantID, r.AgentID, r.Input, r.Metadata
+		versions[i], maxAttempts[i], created[i], deadlines[i] = r.AgentVersion, r.MaxAttempts, r.CreatedAt, r.Deadline
+		data[i] = events[i].Data
+	}
+	err := pgExec(ctx, tx, `WITH r AS (
+		INSERT INTO runs (id, tenant_id, agent_id, agent_version, status, input, max_attempts, metadata, created_at, deadline, last_seq)
+		SELECT id, tenant_id, agent_id, agent_version, 'queued', input, max_attempts, metadata, created_at, deadline, 1
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::text[], $8::timestamptz[], $9::timestamptz[])
+			AS u(id, tenant_id, agent_id, agent_version, input, max_attempts, metadata, created_at, deadline)
+	)
+	INSERT INTO run_events (run_id, seq, tenant_id, type, data, time)
+	SELECT id, 1, tenant_id, $11, data, created_at
+	FROM unnest($1::text[], $2::text[], $10::text[], $8::timestamptz[]) AS e(id, tenant_id, data, created_at)`,
+		ids, tenants, agents, versions, inputs, maxAttempts, metadata, created, deadlines, data, EventQueued)
+	if err != nil {
+		return fmt.Errorf("insert runs: %w", err)
 	}
 	return nil
 }
@@ -351,6 +388,20 @@ func insertRows(ctx context.Context, tx bun.IDB, rows []Event) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	if isPostgres(tx) { // a prepared statement, whatever the number of rows
+		n := len(rows)
+		ids, tenants, types, data := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		seqs, times := make([]int64, n), make([]time.Time, n)
+		for i, e := range rows {
+			ids[i], seqs[i], tenants[i], types[i], data[i], times[i] = e.RunID, e.Seq, e.TenantID, e.Type, e.Data, e.Time
+		}
+		if err := pgExec(ctx, tx, `INSERT INTO run_events (run_id, seq, tenant_id, type, data, time)
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])`,
+			ids, seqs, tenants, types, data, times); err != nil {
+			return fmt.Errorf("insert run events: %w", err)
+		}
+		return nil
+	}
 	if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
 		return fmt.Errorf("insert run events: %w", err)
 	}
@@ -513,17 +564,45 @@ func transit(r *Run, t Transition, now time.Time) []Event {
 var transitionColumns = []string{"status", "ended_at", "lease_id", "lease_expires_at", "worker_id", "output",
 	"error_code", "error_message", "prompt_tokens", "completion_tokens", "cancel_requested", "last_seq"}
 
+// saveRunsPostgres is saveRuns in one prepared statement, from arrays.
+func saveRunsPostgres(ctx context.Context, tx bun.IDB, runs []*Run) error {
+	n := len(runs)
+	var (
+		ids, statuses                         = make([]string, n), make([]string, n)
+		leases, workers, outputs, codes, msgs = make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+		ended, expires                        = make([]*time.Time, n), make([]*time.Time, n)
+		prompt, completion, seqs              = make([]int64, n), make([]int64, n), make([]int64, n)
+		cancel                                = make([]bool, n)
+	)
+	for i, r := range runs {
+		ids[i], statuses[i], leases[i], workers[i], outputs[i], codes[i], msgs[i] = r.ID, r.Status, r.LeaseID, r.WorkerID, r.Output, r.ErrorCode, r.ErrorMessage
+		ended[i], expires[i] = utcPtr(r.EndedAt), utcPtr(r.LeaseExpiresAt)
+		prompt[i], completion[i], seqs[i], cancel[i] = r.PromptTokens, r.CompletionTokens, r.LastSeq, r.CancelRequested
+	}
+	err := pgExec(ctx, tx, `UPDATE runs SET status = u.status, ended_at = u.ended_at, lease_id = u.lease_id,
+			lease_expires_at = u.lease_expires_at, worker_id = u.worker_id, output = u.output, error_code = u.error_code,
+			error_message = u.error_message, prompt_tokens = u.prompt_tokens, completion_tokens = u.completion_tokens,
+			cancel_requested = u.cancel_requested, last_seq = u.last_seq
+		FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[],
+			$9::text[], $10::bigint[], $11::bigint[], $12::bool[], $13::bigint[])
+			AS u(id, status, ended_at, lease_id, lease_expires_at, worker_id, output, error_code, error_message,
+				prompt_tokens, completion_tokens, cancel_requested, last_seq)
+		WHERE runs.id = u.id`,
+		ids, statuses, ended, leases, expires, workers, outputs, codes, msgs, prompt, completion, cancel, seqs)
+	if err != nil {
+		return fmt.Errorf("update runs: %w", err)
+	}
+	return nil
+}
+
 // saveRuns writes the transitionColumns of locked runs: one statement for all of them
 // on PostgreSQL, one each on SQLite.
 func saveRuns(ctx context.Context, tx bun.IDB, runs []*Run) error {
 	if len(runs) == 0 {
 		return nil
 	}
-	if len(runs) > 1 && isPostgres(tx) {
-		if _, err := tx.NewUpdate().Model(&runs).Column(transitionColumns...).Bulk().Exec(ctx); err != nil {
-			return fmt.Errorf("update runs: %w", err)
-		}
-		return nil
+	if isPostgres(tx) {
+		return saveRunsPostgres(ctx, tx, runs)
 	}
 	for _, r := range runs {
 		if _, err := tx.NewUpdate().Model(r).Column(transitionColumns...).WherePK().Exec(ctx); err != nil {
@@ -938,9 +1017,19 @@ func EndLeased(ctx context.Context, tx bun.IDB, ends []LeasedEnd, now time.Time)
 		ids[i] = e.RunID
 	}
 	var locked []*Run
-	q := tx.NewSelect().Model(&locked).Where("id IN (?)", bun.In(ids)).OrderExpr("id") // one lock order for all groups
-	if err := forUpdate(tx, q).Scan(ctx); err != nil {
-		return nil, nil, fmt.Errorf("lock runs: %w", err)
+	if isPostgres(tx) { // prepared
+		rows, err := pgQuery(ctx, tx, `SELECT `+runColumns+` FROM runs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`, ids)
+		if err == nil {
+			locked, err = scanRuns(rows)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("lock runs: %w", err)
+		}
+	} else {
+		q := tx.NewSelect().Model(&locked).Where("id IN (?)", bun.In(ids)).OrderExpr("id") // one lock order for all groups
+		if err := forUpdate(tx, q).Scan(ctx); err != nil {
+			return nil, nil, fmt.Errorf("lock runs: %w", err)
+		}
 	}
 	byID := make(map[string]*Run, len(locked))
 	for _, r := range locked {

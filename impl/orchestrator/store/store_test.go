@@ -507,3 +507,44 @@ func TestAppendLeasedMany(t *testing.T) {
 		require.Equal(t, want, types)
 	}
 }
+
+// Runs created together (PostgreSQL: one prepared statement from arrays) read back as
+// they were written, each with its run.queued event at seq 1.
+func TestCreateRunsTogether(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		deadline := now.Add(time.Hour)
+		runs := []*store.Run{
+			{ID: store.NewRunID(now), TenantID: "tnt_together", AgentID: "a", AgentVersion: 3, Input: "first é", MaxAttempts: 2, CreatedAt: now, Metadata: `{"k":"v"}`},
+			{ID: store.NewRunID(now), TenantID: "tnt_together", AgentID: "b", AgentVersion: 1, Input: "", MaxAttempts: 5, CreatedAt: now, Deadline: &deadline},
+			{ID: store.NewRunID(now), TenantID: "tnt_together_2", AgentID: "a", AgentVersion: 7, Input: "third", MaxAttempts: 1, CreatedAt: now},
+		}
+		require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error { return store.CreateRuns(ctx, tx, runs) }))
+		for _, want := range runs {
+			got, err := store.GetRun(ctx, d.DB, want.TenantID, want.ID)
+			require.NoError(t, err)
+			require.Equal(t, store.StatusQueued, got.Status)
+			require.Equal(t, []any{want.AgentID, want.AgentVersion, want.Input, want.MaxAttempts, want.Metadata, int64(1), int32(0)},
+				[]any{got.AgentID, got.AgentVersion, got.Input, got.MaxAttempts, got.Metadata, got.LastSeq, got.Attempt})
+			require.True(t, got.CreatedAt.Equal(now), "%s", got.CreatedAt)
+			if want.Deadline == nil {
+				require.Nil(t, got.Deadline)
+			} else {
+				require.True(t, got.Deadline.Equal(deadline))
+			}
+			require.Nil(t, got.Output)
+			require.Nil(t, got.LeaseID)
+			require.Zero(t, got.PromptTokens)
+			evs, err := store.ListEvents(ctx, d.DB, want.ID, 0, 10)
+			require.NoError(t, err)
+			require.Len(t, evs, 1)
+			require.Equal(t, []any{int64(1), store.EventQueued, want.TenantID}, []any{evs[0].Seq, evs[0].Type, evs[0].TenantID})
+			require.JSONEq(t, fmt.Sprintf(`{"attempt":0,"agent_version":%d}`, want.AgentVersion), evs[0].Data)
+			require.True(t, evs[0].Time.Equal(now))
+		}
+		_, err := store.GetRun(ctx, d.DB, "tnt_together", runs[2].ID)
+		require.ErrorIs(t, err, store.ErrNotFound, "another tenant's run")
+	})
+}
