@@ -28,8 +28,8 @@ runs=(
   echo "Command: \`tools/bench-workers.sh $dur $repeat\` ((a) is run $repeat times; each line below is one \`bin/loadtest\` run; \`go run ./tools/loadtest -h\` lists the flags)."
   echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(go version | awk '{print $3}'), PostgreSQL $(psql "$pg_admin" -Atc 'show server_version' | cut -d' ' -f1), $(date -u +%Y-%m-%d)."
   echo "One \`agentos serve --workers 0\` process (orchestrator, Model Policy, federation), the \`agentos worker\` processes, PostgreSQL and the load generator share those cores."
-  echo "In (a) each client creates a run of an agent whose builtin model calls the calculator once (\`/tool calculator {\"expression\": \"6 * 7\"}\`) and waits for it (\`:wait\`); a run counts when it completed with the answer \`The tool returned: 42\`."
-  echo "Each run is: creation, a lease, two streamed model calls through Model Policy (policy, quota, usage), a tool call authorized by Model Policy, two event posts and the completion (which carries the final step's events)."
+  echo "In (a) each client creates a run of an agent whose builtin model calls the calculator once (\`/tool calculator {\"expression\": \"6 * 7\"}\`) and waits for it in the same request (\`POST …/runs?wait=30s\`; before 2026-11-26 it sent a separate \`:wait\`, which \`-create-wait=false\` still does); a run counts when it completed with the answer \`The tool returned: 42\`."
+  echo "Each run is: creation (answered when the run ends), a share of a lease call, two streamed model calls through Model Policy (policy, quota, usage), a tool call authorized by Model Policy, one event post (the first step with the tool's result) and the completion (which carries the final step's events)."
   echo "In (b) one worker holds 100 runs whose model (the test upstream behind Model Policy) streams 400 words at 50 ms each; the worker's RSS is read with every run mid-stream and compared with its idle RSS."
   echo
   echo "| | Scenario | Median | Runs |"
@@ -53,16 +53,22 @@ for r in "${runs[@]}"; do
 done
 cat >> "$section" <<'NOTE'
 
-Target from the Workers issue: (a) ≥ 500 runs/s is **not met** on this 2-core machine,
-and the cores are what bounds it: sampled during (a) at about 240 runs/s, the machine was
-4 % idle (user 70 %, system 20 %, softirq 5 %); the `agentos` processes took about one
-core (`serve` half of it, the four workers the rest), PostgreSQL 0.45 and the load
-generator 0.08. That is about 8 ms of CPU per run, spread over a dozen HTTP requests
-(creation, lease, two streamed model calls with policy and usage, a tool authorization,
-two event batches, the completion, the client's `:wait`) across six processes and about
-seven database statements; 500 runs/s would need at most 4 ms. With more worker slots
-and clients (4 × 32, 128 clients) the rate does not rise, which is the mark of a
-CPU-bound run rather than a latency-bound one.
+Target from the Workers issue: (a) ≥ 500 runs/s. The cores are what bounds it on this
+2-core machine: a system-wide profile (`perf record -a`) during (a) at about 430 runs/s
+gave `serve` 37 %, the four workers 22 %, PostgreSQL's backends 33–36 % and the load
+generator 3–5 % of the machine, idle under 1 %: about 4.5 ms of CPU per run over seven
+HTTP requests through `serve` (creation, two streamed model calls, a tool authorization,
+one event post, the completion, a third of a lease call) and about five database
+statements. The machine's speed drifts by ±15 % from minute to minute (a SHA-256 probe
+of 512 MiB took 2.9–5.4 s within the hour), which moves (a) as much; the figures of one
+session are comparable only when interleaved.
+
+On 2026-11-26, interleaved on one machine: the build of the session before, 337–383
+runs/s with the create-then-`:wait` client; with event streams drained after `[DONE]`
+(workers no longer lost a connection per model call) and a quick tool's announcement
+posted with its result, 436–441 runs/s with that same client, and 461–496 runs/s with
+the one-request creation (`?wait`). Prepared statements for creations, ends and audit
+records on PostgreSQL came after, with no change the noise could resolve.
 
 Interleaved with the build before, in one session each: 97–124 → 143–171 runs/s (the
 orchestrator's group commits and prepared statements; a process no longer reacting to

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/nexixai/agentos/internal/httpbody"
 )
@@ -44,6 +43,18 @@ type usage struct {
 	CompletionTokens int64 `json:"completion_tokens"`
 }
 
+// chatBody is a streamed chat completion request. Its fields are in alphabetical order,
+// as encoding/json writes a map's keys.
+type chatBody struct {
+	Messages      []message `json:"messages"`
+	Model         string    `json:"model"`
+	Stream        bool      `json:"stream"`
+	StreamOptions struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	Tools []toolDef `json:"tools,omitempty"`
+}
+
 // completion is what one streamed model call produced.
 type completion struct {
 	content   string
@@ -58,13 +69,8 @@ type completion struct {
 // hands every content delta to onDelta as it arrives. It uses net/http: the generated
 // client reads an event stream to its end before returning.
 func (w *Worker) streamChat(ctx context.Context, cred runCred, model string, msgs []message, tools []toolDef, onDelta func(string)) (completion, error) {
-	body := map[string]any{
-		"model": model, "messages": msgs, "stream": true,
-		"stream_options": map[string]any{"include_usage": true},
-	}
-	if len(tools) > 0 {
-		body["tools"] = tools
-	}
+	body := chatBody{Messages: msgs, Model: model, Stream: true, Tools: tools}
+	body.StreamOptions.IncludeUsage = true
 	data, err := json.Marshal(body)
 	if err != nil {
 		return completion{}, err
@@ -96,62 +102,43 @@ func (w *Worker) streamChat(ctx context.Context, cred runCred, model string, msg
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 4<<10), 4<<20) // grows for long events; most are short
 	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "data: ")
+		line, ok := bytes.CutPrefix(sc.Bytes(), []byte("data: "))
 		if !ok {
 			continue
 		}
-		if line == "[DONE]" {
+		if string(line) == "[DONE]" {
 			done = true
 			break
 		}
-		var chunk struct {
-			Choices []struct {
-				Delta struct {
-					Content   string `json:"content"`
-					ToolCalls []struct {
-						Index    int    `json:"index"`
-						ID       string `json:"id"`
-						Function struct {
-							Name      string `json:"name"`
-							Arguments string `json:"arguments"`
-						} `json:"function"`
-					} `json:"tool_calls"`
-				} `json:"delta"`
-				FinishReason *string `json:"finish_reason"`
-			} `json:"choices"`
-			Usage *usage `json:"usage"`
-			Error *struct {
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		if err := json.Unmarshal([]byte(line), &chunk); err != nil {
+		chunk, err := decodeChunk(line)
+		if err != nil {
 			return out, fmt.Errorf("decode model stream: %w", err)
 		}
-		if chunk.Error != nil {
-			return out, &modelError{status: http.StatusBadGateway, code: "model_stream_error", detail: chunk.Error.Message}
+		if chunk.errMsg != nil {
+			return out, &modelError{status: http.StatusBadGateway, code: "model_stream_error", detail: *chunk.errMsg}
 		}
-		if chunk.Usage != nil {
-			out.usage = *chunk.Usage
+		if chunk.usage != nil {
+			out.usage = *chunk.usage
 		}
-		for _, c := range chunk.Choices {
-			if c.Delta.Content != "" {
-				out.content += c.Delta.Content
-				onDelta(c.Delta.Content)
+		for _, c := range chunk.choices {
+			if c.content != "" {
+				out.content += c.content
+				onDelta(c.content)
 			}
-			for _, tc := range c.Delta.ToolCalls {
-				cur := calls[tc.Index]
+			for _, tc := range c.toolCalls {
+				cur := calls[tc.index]
 				if cur == nil {
 					cur = &toolCall{Type: "function"}
-					calls[tc.Index] = cur
+					calls[tc.index] = cur
 				}
-				if tc.ID != "" {
-					cur.ID = tc.ID
+				if tc.id != "" {
+					cur.ID = tc.id
 				}
-				cur.Function.Name += tc.Function.Name
-				cur.Function.Arguments += tc.Function.Arguments
+				cur.Function.Name += tc.name
+				cur.Function.Arguments += tc.args
 			}
-			if c.FinishReason != nil {
-				out.finish = *c.FinishReason
+			if c.finish != nil {
+				out.finish = *c.finish
 			}
 		}
 	}
