@@ -309,11 +309,15 @@ func grantSlots(ctx context.Context, db bun.IDB, tenantID string, n, maxActive, 
 // failed), like TakeSlots in one statement on PostgreSQL (db the pool) and in a
 // transaction of its own on SQLite.
 func ReleaseSlots(ctx context.Context, db bun.IDB, tenantID string, n int64, now time.Time) error {
-	q := "UPDATE tenant_run_quota SET active = CASE WHEN active > ? THEN active - ? ELSE 0 END, updated_ms = ? WHERE tenant_id = ?"
-	if isPostgres(db) {
-		q += " RETURNING set_config('synchronous_commit', 'off', true)"
+	var err error
+	if isPostgres(db) { // every run's end: prepared
+		err = pgExec(ctx, db, `UPDATE tenant_run_quota SET active = CASE WHEN active > $1 THEN active - $1 ELSE 0 END, updated_ms = $2
+			WHERE tenant_id = $3 RETURNING set_config('synchronous_commit', 'off', true)`, n, now.UnixMilli(), tenantID)
+	} else {
+		_, err = db.NewRaw("UPDATE tenant_run_quota SET active = CASE WHEN active > ? THEN active - ? ELSE 0 END, updated_ms = ? WHERE tenant_id = ?",
+			n, n, now.UnixMilli(), tenantID).Exec(ctx)
 	}
-	if _, err := db.NewRaw(q, n, n, now.UnixMilli(), tenantID).Exec(ctx); err != nil {
+	if err != nil {
 		return fmt.Errorf("release run quota: %w", err)
 	}
 	return nil
