@@ -28,7 +28,7 @@ runs=(
   echo "## Orchestrator under load (HTTP)"
   echo
   echo "Command: \`tools/bench-orchestrator.sh $dur $repeat\` (each scenario is run $repeat times, one \`bin/loadtest\` run a line, in turn with the other scenarios; \`go run ./tools/loadtest -h\` lists the flags)."
-  echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(go version | awk '{print $3}'), PostgreSQL $(psql "$pg_admin" -Atc 'show server_version' | cut -d' ' -f1), $(date -u +%Y-%m-%d)."
+  echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(go version | awk '{print $3}'), PostgreSQL $(psql "$pg_admin" -Atc 'show server_version' | cut -d' ' -f1), $(date -u +%Y-%m-%d)."
   echo "The load generator, the orchestrator (\`agentos serve orchestrator\`, a child process whose peak RSS is reported) and PostgreSQL share those cores."
   echo
   echo "| | Scenario | Median | Runs |"
@@ -58,15 +58,14 @@ cat >> "$section" <<'NOTE'
 latency, not the orchestrator, bounds the rate; with 64 the 512-run backlog the load
 generator keeps is full, so create-to-complete latency there is mostly queueing.
 
-Targets from the Orchestrator issue, on this 2-core machine: (a) ≥ 3,000 runs/s and (c)
-delivery p99 ≤ 50 ms are met by the medians above; (b) ≥ 1,000 runs/s has little margin
-and is not met by this run (925 runs/s) where the run before it met it (1,091; rounds of
-807, 1,091 and 1,146). The machine's speed, not the code, moves these figures by ±20 %
-from minute to minute and hour to hour: this run fell in a slower hour, in which the
-Model Policy and worker benchmarks' direct paths were also about a quarter slower than
-the day's first measurements. Interleaved in that hour, (b) gave 708–964 runs/s with the
-build of the run before (commit ed4b2b9) and 698–988 runs/s with this one: the code did
-not move it. Comparisons between builds are therefore interleaved.
+Targets from the Orchestrator issue, on this 2-core machine: (a) ≥ 3,000 runs/s, (b) ≥
+1,000 runs/s and (c) delivery p99 ≤ 50 ms are met by the medians above. (b) has the least
+margin: the run of this section before this one (another machine of the same size, an
+AMD EPYC, in a slow hour) gave 925 runs/s, and the one before that 1,091. This run was
+on an Intel Xeon at 2.5 GHz, where SQLite's creation (d1), whose code did not change,
+went from 605 to 1,084 runs/s: most of the difference from that run is the machine.
+The machine's speed also moves these figures by ±20 % from minute to minute and hour
+to hour, so comparisons between builds are interleaved.
 
 This machine's speed varies from hour to hour, so each change was measured against the
 build before it, interleaved, in one session. Against the build this session started

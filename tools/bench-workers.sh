@@ -26,7 +26,7 @@ runs=(
   echo "## Workers end to end"
   echo
   echo "Command: \`tools/bench-workers.sh $dur $repeat\` ((a) is run $repeat times; each line below is one \`bin/loadtest\` run; \`go run ./tools/loadtest -h\` lists the flags)."
-  echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(go version | awk '{print $3}'), PostgreSQL $(psql "$pg_admin" -Atc 'show server_version' | cut -d' ' -f1), $(date -u +%Y-%m-%d)."
+  echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(go version | awk '{print $3}'), PostgreSQL $(psql "$pg_admin" -Atc 'show server_version' | cut -d' ' -f1), $(date -u +%Y-%m-%d)."
   echo "One \`agentos serve --workers 0\` process (orchestrator, Model Policy, federation), the \`agentos worker\` processes, PostgreSQL and the load generator share those cores."
   echo "In (a) each client creates a run of an agent whose builtin model calls the calculator once (\`/tool calculator {\"expression\": \"6 * 7\"}\`) and waits for it in the same request (\`POST …/runs?wait=30s\`; before 2026-11-26 it sent a separate \`:wait\`, which \`-create-wait=false\` still does); a run counts when it completed with the answer \`The tool returned: 42\`."
   echo "Each run is: creation (answered when the run ends), a share of a lease call, two streamed model calls through Model Policy (policy, quota, usage), a tool call authorized by Model Policy, one event post (the first step with the tool's result) and the completion (which carries the final step's events)."
@@ -56,11 +56,11 @@ cat >> "$section" <<'NOTE'
 Target from the Workers issue: (a) ≥ 500 runs/s. The cores are what bounds it on this
 2-core machine: a system-wide profile (`perf record -a`) during (a) at about 430 runs/s
 gave `serve` 37 %, the four workers 22 %, PostgreSQL's backends 33–36 % and the load
-generator 3–5 % of the machine, idle under 1 %: about 4.5 ms of CPU per run over seven
+generator 3–5 % of the machine, idle 1–4 %: about 4.5 ms of CPU per run over seven
 HTTP requests through `serve` (creation, two streamed model calls, a tool authorization,
 one event post, the completion, a third of a lease call) and about five database
 statements. The machine's speed drifts by ±15 % from minute to minute (a SHA-256 probe
-of 512 MiB took 2.9–5.4 s within the hour), which moves (a) as much; the figures of one
+of 512 MiB took 2.9–6.2 s within the hour), which moves (a) as much; the figures of one
 session are comparable only when interleaved.
 
 On 2026-11-26, interleaved on one machine: the build of the session before, 337–383
