@@ -199,6 +199,27 @@ func TestLiveStreamMatchesReplay(t *testing.T) {
 	})
 }
 
+// rawRequest sends a tenant's request (with an Idempotency-Key when key is set) and
+// returns the answer's status, headers and body, as bytes: for comparing answers.
+func rawRequest(t *testing.T, method, url, tenant, key, body string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("X-Tenant-Id", tenant)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
 // A :wait that was waiting when the run ended answers with the run exactly as a read of
 // it afterwards does (the answer is handed over by the commit that ended the run, not
 // read back), for a completion and a failure with usage, on both databases.
@@ -210,16 +231,9 @@ func TestWaitAnswersAsAReadDoes(t *testing.T) {
 		tc, err := orchestratorapi.NewClient(r.base, tokens{tenant: cfg.DefaultTenant})
 		require.NoError(t, err)
 		get := func(path string) string {
-			req, err := http.NewRequest(http.MethodGet, r.base+"/v1/runs/"+path, nil)
-			require.NoError(t, err)
-			req.Header.Set("X-Tenant-Id", cfg.DefaultTenant)
-			resp, err := http.DefaultClient.Do(req)
-			require.NoError(t, err)
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			require.NoError(t, err)
-			require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
-			return string(b)
+			status, _, body := rawRequest(t, http.MethodGet, r.base+"/v1/runs/"+path, cfg.DefaultTenant, "", "")
+			require.Equal(t, http.StatusOK, status, body)
+			return body
 		}
 		first, err := wc.LeaseRuns(ctx, &orchestratorapi.LeaseInput{WorkerID: "w0", WaitSeconds: orchestratorapi.NewOptInt32(5)})
 		require.NoError(t, err)
@@ -280,19 +294,7 @@ func TestCreateWaitsForTheRun(t *testing.T) {
 		tc, err := orchestratorapi.NewClient(r.base, tokens{tenant: cfg.DefaultTenant})
 		require.NoError(t, err)
 		do := func(method, path, key, body string) (int, http.Header, string) {
-			req, err := http.NewRequest(method, r.base+path, strings.NewReader(body))
-			require.NoError(t, err)
-			req.Header.Set("X-Tenant-Id", cfg.DefaultTenant)
-			req.Header.Set("Content-Type", "application/json")
-			if key != "" {
-				req.Header.Set("Idempotency-Key", key)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			require.NoError(t, err)
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			require.NoError(t, err)
-			return resp.StatusCode, resp.Header, string(b)
+			return rawRequest(t, method, r.base+path, cfg.DefaultTenant, key, body)
 		}
 		count := func() int {
 			page, err := tc.ListRuns(ctx, orchestratorapi.ListRunsParams{Limit: orchestratorapi.NewOptInt32(100)})
