@@ -43,3 +43,27 @@ func BenchmarkGatewayCall(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkGatewayStream measures one streamed chat completion (the test upstream's
+// eight words with usage) through the gateway, one at a time, read to its end.
+func BenchmarkGatewayStream(b *testing.B) {
+	bundle := setup(b, setupOpts{})
+	body := []byte(`{"model":"up-chat","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Say eight words, please."}]}`)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	b.Cleanup(client.CloseIdleConnections)
+	h := http.Header{"Content-Type": {"application/json"}, "X-Tenant-Id": {bundle.tenant}}
+	b.ReportAllocs()
+	for b.Loop() {
+		req, _ := http.NewRequest(http.MethodPost, bundle.srv.URL+"/v1/chat/completions", bytes.NewReader(body))
+		req.Header = h
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !bytes.HasSuffix(got, []byte("data: [DONE]\n\n")) {
+			b.Fatalf("status %d: %s", resp.StatusCode, got)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/nexixai/agentos/impl/modelpolicy/provider"
 	"github.com/nexixai/agentos/internal/audit"
@@ -31,6 +32,10 @@ func writeJSON(w http.ResponseWriter, body []byte) {
 // maxHeldEvents bounds the bytes of events held back to be written together.
 const maxHeldEvents = 16 << 10
 
+// heldEvents holds the buffers of events not yet written, one per stream while it is
+// relayed: w.Write copies them, so a buffer is free again when the stream ends.
+var heldEvents = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
 func (s *Service) relayStream(ctx context.Context, c *call, pc provider.Call, w http.ResponseWriter, promptEst int64, clientUsage bool) error {
 	relay, err := s.router.Stream(ctx, pc)
 	if err != nil {
@@ -42,12 +47,19 @@ func (s *Service) relayStream(ctx context.Context, c *call, pc provider.Call, w 
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 
+	held := heldEvents.Get().(*[]byte)
 	var (
 		usage        provider.Usage
 		contentBytes int
-		buf          []byte // events not yet written
+		buf          = (*held)[:0] // events not yet written
 		writeErr     error
 	)
+	defer func() {
+		if cap(buf) <= 4*maxHeldEvents { // one huge event's buffer is left to the GC
+			*held = buf[:0]
+			heldEvents.Put(held)
+		}
+	}()
 	// Events are written (and flushed: the response is an event stream) as soon as no
 	// further event is at hand; events that arrived together go out in one write.
 	flush := func() {
