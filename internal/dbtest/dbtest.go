@@ -53,7 +53,7 @@ func Each(t *testing.T, fn func(t *testing.T, d *db.DB)) {
 
 // SQLite returns a fresh, migrated SQLite database in t.TempDir(), closed
 // when the test ends.
-func SQLite(t *testing.T) *db.DB {
+func SQLite(t testing.TB) *db.DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
@@ -72,7 +72,7 @@ func SQLite(t *testing.T) *db.DB {
 // agentos_test_<random> on the server at TEST_DATABASE_URL, reached through
 // a search_path set in the connection URL and dropped when the test ends.
 // It skips the test when TEST_DATABASE_URL is unset.
-func Postgres(t *testing.T) *db.DB {
+func Postgres(t testing.TB) *db.DB {
 	t.Helper()
 	dsn := URL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
@@ -94,7 +94,7 @@ func Postgres(t *testing.T) *db.DB {
 // empty schema agentos_test_<random> that is dropped when the test ends, for
 // tests that open their own connections, e.g. to run Open and Migrate
 // themselves. It skips the test when TEST_DATABASE_URL is unset.
-func URL(t *testing.T) string {
+func URL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(EnvDatabaseURL)
 	if base == "" {
@@ -159,7 +159,7 @@ func withSearchPath(base, schema string) (string, error) {
 	return u.String(), nil
 }
 
-func randomHex(t *testing.T, n int) string {
+func randomHex(t testing.TB, n int) string {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
