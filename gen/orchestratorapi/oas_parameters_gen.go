@@ -262,7 +262,8 @@ type CreateRunParams struct {
 	// Answer when the run has ended, or when this much time has passed, whichever is first (a duration:
 	// `500ms`, `30s`; at most 30s): the answer is then the run as `:wait` would give it, without a second
 	// request. Without it the answer is the queued run. With an `Idempotency-Key`, a replay answers what
-	// the first request answered.
+	// the first request answered, and a retry while the first request still waits is a 409
+	// (`idempotency_key_in_use`), as for any request still being processed.
 	Wait    OptString `json:",omitempty,omitzero"`
 	AgentID AgentId
 }

@@ -338,6 +338,9 @@ func TestCreateWaitsForTheRun(t *testing.T) {
 		require.Len(t, lease.Runs, 1)
 		l, id := lease.Runs[0].Lease, lease.Runs[0].Run.RunID
 		require.Equal(t, "wait for me", lease.Runs[0].Run.Input)
+		status, _, busy := do(http.MethodPost, "/v1/agents/streamed/runs?wait=10s", "wait-key", `{"input":"wait for me"}`)
+		require.Equal(t, http.StatusConflict, status, "a retry while the first request waits")
+		require.Contains(t, busy, "idempotency_key_in_use")
 		time.Sleep(50 * time.Millisecond)
 		_, err = wc.CompleteRun(ctx, &orchestratorapi.CompleteInput{LeaseID: l.LeaseID, FencingToken: l.FencingToken, Output: "the answer",
 			Usage: orchestratorapi.NewOptUsage(orchestratorapi.Usage{PromptTokens: 3, CompletionTokens: 2})}, orchestratorapi.CompleteRunParams{RunID: id})
