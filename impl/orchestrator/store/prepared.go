@@ -9,9 +9,11 @@ import (
 	"github.com/nexixai/agentos/internal/db"
 )
 
-// The statements that run for every run go around bun as prepared statements on
-// PostgreSQL (internal/db.PreparedQuery); these are its names here, where most
-// functions call their bun.IDB parameter db.
+// The statements that run for every run go around bun on PostgreSQL, with $n
+// placeholders (internal/db): inserts and the claim as prepared statements that may
+// keep a generic plan, lookups of runs and their events planned at every execution
+// (db.PlannedQuery says why). These are their names here, where most functions call
+// their bun.IDB parameter db.
 
 func pgQuery(ctx context.Context, idb bun.IDB, query string, args ...any) (*sql.Rows, error) {
 	return db.PreparedQuery(ctx, idb, query, args...)
@@ -24,4 +26,13 @@ func pgExec(ctx context.Context, idb bun.IDB, query string, args ...any) error {
 
 func pgQueryRow(ctx context.Context, idb bun.IDB, query string, args []any, dest ...any) (bool, error) {
 	return db.PreparedRow(ctx, idb, query, args, dest...)
+}
+
+func pgLookup(ctx context.Context, idb bun.IDB, query string, args ...any) (*sql.Rows, error) {
+	return db.PlannedQuery(ctx, idb, query, args...)
+}
+
+func pgLookupExec(ctx context.Context, idb bun.IDB, query string, args ...any) error {
+	_, err := db.PlannedExec(ctx, idb, query, args...)
+	return err
 }

@@ -422,7 +422,7 @@ const (
 // GetRun returns the tenant's run.
 func GetRun(ctx context.Context, db bun.IDB, tenantID, runID string) (*Run, error) {
 	if isPostgres(db) { // every :wait and every read of a run: prepared
-		rows, err := pgQuery(ctx, db, `SELECT `+runColumns+` FROM runs WHERE id = $1 AND tenant_id = $2`, runID, tenantID)
+		rows, err := pgLookup(ctx, db, `SELECT `+runColumns+` FROM runs WHERE id = $1 AND tenant_id = $2`, runID, tenantID)
 		if err != nil {
 			return nil, fmt.Errorf("load run: %w", err)
 		}
@@ -583,7 +583,7 @@ func saveRunsPostgres(ctx context.Context, tx bun.IDB, runs []*Run) error {
 		ended[i], expires[i] = utcPtr(r.EndedAt), utcPtr(r.LeaseExpiresAt)
 		prompt[i], completion[i], seqs[i], cancel[i] = r.PromptTokens, r.CompletionTokens, r.LastSeq, r.CancelRequested
 	}
-	err := pgExec(ctx, tx, `UPDATE runs SET status = u.status, ended_at = u.ended_at, lease_id = u.lease_id,
+	err := pgLookupExec(ctx, tx, `UPDATE runs SET status = u.status, ended_at = u.ended_at, lease_id = u.lease_id,
 			lease_expires_at = u.lease_expires_at, worker_id = u.worker_id, output = u.output, error_code = u.error_code,
 			error_message = u.error_message, prompt_tokens = u.prompt_tokens, completion_tokens = u.completion_tokens,
 			cancel_requested = u.cancel_requested, last_seq = u.last_seq
@@ -948,7 +948,7 @@ func AppendLeasedMany(ctx context.Context, db bun.IDB, batches []LeasedAppend, n
 	if len(ids) == 0 {
 		return runs, nil
 	}
-	rows, err := pgQuery(ctx, db, `WITH b AS (
+	rows, err := pgLookup(ctx, db, `WITH b AS (
 		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[]) AS b(id, lease_id, token, batch_id, n, idx)
 	), lk AS MATERIALIZED (
 		SELECT id FROM runs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
@@ -1022,7 +1022,7 @@ func EndLeased(ctx context.Context, tx bun.IDB, ends []LeasedEnd, now time.Time)
 	}
 	var locked []*Run
 	if isPostgres(tx) { // prepared
-		rows, err := pgQuery(ctx, tx, `SELECT `+runColumns+` FROM runs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`, ids)
+		rows, err := pgLookup(ctx, tx, `SELECT `+runColumns+` FROM runs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`, ids)
 		if err == nil {
 			locked, err = scanRuns(rows)
 		}
@@ -1165,7 +1165,7 @@ func ExpireDeadlines(ctx context.Context, tx bun.IDB, limit int, now time.Time) 
 // ListEvents returns up to limit events of a run with seq > after.
 func ListEvents(ctx context.Context, db bun.IDB, runID string, after int64, limit int) ([]Event, error) {
 	if isPostgres(db) { // every stream's replay and every feed's read: prepared
-		rows, err := pgQuery(ctx, db, `SELECT run_id, seq, tenant_id, type, data, time FROM run_events
+		rows, err := pgLookup(ctx, db, `SELECT run_id, seq, tenant_id, type, data, time FROM run_events
 	WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, runID, after, limit)
 		if err != nil {
 			return nil, fmt.Errorf("list run events: %w", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -547,4 +548,42 @@ func TestCreateRunsTogether(t *testing.T) {
 		_, err := store.GetRun(ctx, d.DB, "tnt_together", runs[2].ID)
 		require.ErrorIs(t, err, store.ErrNotFound, "another tenant's run")
 	})
+}
+
+// On PostgreSQL, the lookups of runs and their events (a run read, an event page, an
+// append, an end) are planned at every execution, never kept as named prepared
+// statements whose generic plan was made while the table was nearly empty: such a plan
+// scans the whole table, and PostgreSQL keeps it as the table grows until the next
+// ANALYZE. Inserts and the claim are kept (their plans do not depend on the data).
+func TestRunLookupsArePlannedEachTime(t *testing.T) {
+	t.Parallel()
+	d := dbtest.Postgres(t)
+	d.SetMaxOpenConns(1) // one session, whose prepared statements pg_prepared_statements lists
+	ctx := context.Background()
+	ids := createRuns(t, d, "tnt_plans", 2)
+	leased := leaseRuns(t, d, 2)
+	r := leased[0]
+	_, err := store.GetRun(ctx, d.DB, "tnt_plans", ids[0])
+	require.NoError(t, err)
+	_, err = store.ListEvents(ctx, d.DB, r.ID, 0, 10)
+	require.NoError(t, err)
+	_, err = store.AppendLeasedMany(ctx, d.DB, []store.LeasedAppend{{RunID: r.ID, LeaseID: *r.LeaseID, Token: r.Attempt,
+		Events: []store.NewEvent{{Type: "model.delta", Data: []byte(`{"text":"x"}`)}}}}, time.Now())
+	require.NoError(t, err)
+	require.NoError(t, d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		_, _, err := store.EndLeased(ctx, tx, []store.LeasedEnd{{RunID: r.ID, LeaseID: *r.LeaseID, Token: r.Attempt, Output: "done"}}, time.Now())
+		return err
+	}))
+	var named []string
+	require.NoError(t, d.NewRaw("SELECT statement FROM pg_prepared_statements").Scan(ctx, &named))
+	var kept []string
+	for _, s := range named {
+		switch {
+		case strings.Contains(s, "INSERT INTO runs"), strings.Contains(s, "status = 'queued'"):
+			kept = append(kept, "insert or claim")
+		case strings.Contains(s, "FROM runs"), strings.Contains(s, "UPDATE runs"), strings.Contains(s, "FROM run_events"):
+			t.Errorf("a lookup kept as a prepared statement: %s", s)
+		}
+	}
+	require.NotEmpty(t, kept, "the creation and the claim are prepared statements (the check above sees the session)")
 }
