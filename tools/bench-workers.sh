@@ -53,18 +53,23 @@ for r in "${runs[@]}"; do
 done
 cat >> "$section" <<'NOTE'
 
-Target from the Workers issue: (a) ≥ 500 runs/s. This run's median meets it, in a fast
-stretch of this shared machine: a probe of its speed (`sha256sum` of 512 MiB) took 2.9 s
-before and after the run. In a slower stretch right after (the probe went from 3.1 to
-4.8 s), interleaved, the same build gave 388–457 runs/s and the build this session
-started from 293–411 (with its create-then-`:wait` client). So the target is met in the
-machine's fast minutes and not in its slow ones; within the hour the probe took 2.9–6.2 s.
-The cores are what bounds it: a system-wide profile (`perf record -a`) during (a) at
-about 430 runs/s gave `serve` 37 %, the four workers 22 %, PostgreSQL's backends 33–36 %
-and the load generator 3–5 % of the machine, idle 1–4 %: about 4.5 ms of CPU per run
-over seven HTTP requests through `serve` (creation, two streamed model calls, a tool
-authorization, one event post, the completion, a third of a lease call) and about five
-database statements. Figures of one session are comparable only when interleaved.
+Target from the Workers issue: (a) ≥ 500 runs/s. On 2026-11-26 this session's final
+builds met it in the machine's fast stretches and not in its slow ones. A probe of the
+machine's speed (`sha256sum` of 512 MiB) took 2.9–6.2 s within the hour:
+- probe 2.9 s before and after: runs of 591, 580 and 541 runs/s (median 580), a build
+  one fix short of the final one;
+- probe 3.3 s before and 4.4 s after: runs of 387, 338 and 378 runs/s (median 378), the
+  final build;
+- slow stretch, interleaved: the build this session started from gave 293–411 runs/s
+  (with its create-then-`:wait` client) where the build one fix short of the final gave
+  388–457.
+The table above is the last run of the script. The cores are what bounds it: a
+system-wide profile (`perf record -a`) during (a) at about 430 runs/s gave `serve` 37 %,
+the four workers 22 %, PostgreSQL's backends 33–36 % and the load generator 3–5 % of
+the machine, idle 1–4 %: about 4.5 ms of CPU per run over seven HTTP requests through
+`serve` (creation, two streamed model calls, a tool authorization, one event post, the
+completion, a third of a lease call) and about five database statements. Figures of one
+session are comparable only when interleaved.
 
 On 2026-11-26, interleaved on one machine: the build of the session before, 337–383
 runs/s with the create-then-`:wait` client; with event streams drained after `[DONE]`
@@ -74,7 +79,10 @@ the one-request creation (`?wait`). Prepared statements on PostgreSQL came after
 creations, ends and audit enqueueing, then for the quota release and the audit chain
 (whose records had been one statement of inlined text that PostgreSQL lexed and parsed:
 its lexer and parser were the top of its profile); the noise resolved neither step (the
-second, interleaved: 370–540 runs/s before, 388–457 after).
+second, interleaved: 370–540 runs/s before, 388–457 after). Last, lookups of runs planned
+at every execution instead of keeping a generic plan made while the table was empty (a
+sequential scan that read 2.85 million rows of `runs` in a 10-s run): over 40 s, 428 →
+489 runs/s (one run each; the difference grows with the table).
 
 Interleaved with the build before, in one session each: 97–124 → 143–171 runs/s (the
 orchestrator's group commits and prepared statements; a process no longer reacting to
