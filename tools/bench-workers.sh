@@ -25,7 +25,7 @@ runs=(
 {
   echo "## Workers end to end"
   echo
-  echo "Command: \`tools/bench-workers.sh $dur $repeat\` ((a) is run $repeat times; each line below is one \`bin/loadtest\` run; \`go run ./tools/loadtest -h\` lists the flags)."
+  echo "Command: \`tools/bench-workers.sh $dur $repeat\` ((a) is run $repeat times; each line below is one \`bin/loadtest\` run, ending with \`speed_probe=\`: the seconds \`sha256sum\` took over 512 MiB just before and just after it, as the machine's speed moves from minute to minute; \`go run ./tools/loadtest -h\` lists the flags)."
   echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(go version | awk '{print $3}'), PostgreSQL $(psql "$pg_admin" -Atc 'show server_version' | cut -d' ' -f1), $(date -u +%Y-%m-%d)."
   echo "One \`agentos serve --workers 0\` process (orchestrator, Model Policy, federation), the \`agentos worker\` processes, PostgreSQL and the load generator share those cores."
   echo "In (a) each client creates a run of an agent whose builtin model calls the calculator once (\`/tool calculator {\"expression\": \"6 * 7\"}\`) and waits for it in the same request (\`POST …/runs?wait=30s\`; before 2026-11-26 it sent a separate \`:wait\`, which \`-create-wait=false\` still does); a run counts when it completed with the answer \`The tool returned: 42\`."
@@ -35,6 +35,9 @@ runs=(
   echo "| | Scenario | Median | Runs |"
   echo "|---|---|---|---|"
 } > "$section"
+# The machine's speed moves from minute to minute: each run is bracketed by the seconds
+# sha256sum takes over 512 MiB (lower is faster), before and after it.
+probe() { local t0=$EPOCHREALTIME; head -c 536870912 /dev/zero | sha256sum >/dev/null; echo "scale=1; ($EPOCHREALTIME - $t0) / 1" | bc; }
 median() { grep -o "$1=[0-9.]*" | cut -d= -f2 | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 for r in "${runs[@]}"; do
   IFS='|' read -r id name cmd <<<"$r"
@@ -43,7 +46,9 @@ for r in "${runs[@]}"; do
   results=""
   for ((i = 1; i <= n; i++)); do
     echo "+ $cmd"
+    before=$(probe)
     result=$(eval "$cmd" | tail -n1)
+    result+=" speed_probe=${before}s/$(probe)s"
     echo "$result"
     results+="${result}"$'\n'
   done
