@@ -65,6 +65,8 @@ machine's speed (`sha256sum` of 512 MiB) took 2.9–6.2 s within the hour:
   one fix short of the final one;
 - probe 3.3 s before and 4.4 s after: runs of 387, 338 and 378 runs/s (median 378), the
   final build;
+- the table above, the final build with each run's probe: 397 runs/s at 5.9/3.7 s, 482
+  at 4.5/3.9 s, 515 at 2.9/2.8 s;
 - slow stretch, interleaved: the build this session started from gave 293–411 runs/s
   (with its create-then-`:wait` client) where the build one fix short of the final gave
   388–457.
