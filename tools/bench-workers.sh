@@ -58,19 +58,16 @@ for r in "${runs[@]}"; do
 done
 cat >> "$section" <<'NOTE'
 
-Target from the Workers issue: (a) ≥ 500 runs/s. On 2026-11-26 this session's final
-builds met it in the machine's fast stretches and not in its slow ones. A probe of the
-machine's speed (`sha256sum` of 512 MiB) took 2.9–6.2 s within the hour:
-- probe 2.9 s before and after: runs of 591, 580 and 541 runs/s (median 580), a build
-  one fix short of the final one;
-- probe 3.3 s before and 4.4 s after: runs of 387, 338 and 378 runs/s (median 378), the
-  final build;
-- the table above, the final build with each run's probe: 397 runs/s at 5.9/3.7 s, 482
-  at 4.5/3.9 s, 515 at 2.9/2.8 s;
-- slow stretch, interleaved: the build this session started from gave 293–411 runs/s
-  (with its create-then-`:wait` client) where the build one fix short of the final gave
-  388–457.
-The table above is the last run of the script. The cores are what bounds it: a
+Target from the Workers issue: (a) ≥ 500 runs/s, met by the table above (the build of
+commit abdb7f3, an AMD EPYC machine in a fast hour: the speed probe, `sha256sum` of
+512 MiB, took 1.6–2.3 s). The same build did not meet it on every machine and hour: on
+the Intel Xeon the day's earlier session ran on, with the probe at 2.9–6.2 s within the
+hour, it gave 397 runs/s at 5.9/3.7 s, 482 at 4.5/3.9 s and 515 at 2.9/2.8 s (median
+482), and 387, 338 and 378 runs/s with the probe at 3.3/4.4 s; there a build one fix
+short of it gave 591, 580 and 541 runs/s with the probe at 2.9 s, and in a slow stretch,
+interleaved, the build that session started from gave 293–411 runs/s (with its
+create-then-`:wait` client) where the build one fix short of the final gave 388–457.
+The cores are what bounds it: a
 system-wide profile (`perf record -a`) during (a) at about 430 runs/s gave `serve` 37 %,
 the four workers 22 %, PostgreSQL's backends 33–36 % and the load generator 3–5 % of
 the machine, idle 1–4 %: about 4.5 ms of CPU per run over seven HTTP requests through
