@@ -3,7 +3,8 @@
 // one run against that same upstream, measures
 //
 //   - the latency the gateway adds at a fixed rate (default 1,000 non-streaming requests
-//     per second), calling the upstream directly and through the gateway;
+//     per second), calling the upstream directly and through the gateway, and, as the
+//     floor of what any proxy adds, through a bare reverse proxy (net/http/httputil);
 //   - the highest rate each path sustains with every request succeeding;
 //   - the policy decision latency (the embedded bundle, one evaluation at a time);
 //   - the time to the first streamed token, directly and through the gateway.
@@ -21,7 +22,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,6 +56,7 @@ func main() {
 		repeat   = flag.Int("repeat", 3, "fixed-rate comparisons to run; the added latency is reported for each and as the median")
 		serveDir = flag.String("serve-gateway", "", "internal: serve a gateway node on the data directory given (the harness runs it as its own process)")
 		serveUp  = flag.Bool("serve-upstream", false, "internal: serve the test upstream (the harness runs it as its own process)")
+		proxyTo  = flag.String("serve-proxy", "", "internal: serve a bare reverse proxy to this URL (the harness runs it as its own process)")
 		procs    = flag.Int("processes", 3, "3: load generator, gateway and upstream in processes of their own; 1: all in this process")
 	)
 	flag.Parse()
@@ -62,6 +67,13 @@ func main() {
 		fmt.Printf("LISTEN %s\n", up.BaseURL())
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		up.Close()
+		return
+	}
+	if *proxyTo != "" {
+		if err := serveProxy(*proxyTo); err != nil {
+			fmt.Fprintln(os.Stderr, "mpbench proxy:", err)
+			os.Exit(1)
+		}
 		return
 	}
 	if *serveDir != "" {
@@ -146,12 +158,30 @@ models: [{name: bench-chat, type: chat, deployments: [{provider: up, model: upst
 		gw = u
 	}
 
+	var proxyURL string
+	if separate {
+		u, stop, err := startChild("-serve-proxy", upURL)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		proxyURL = u
+	} else {
+		u, stop, err := startProxy(upURL)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		proxyURL = u
+	}
+
 	direct := target{name: "direct", url: upURL + "/chat/completions", header: http.Header{"Content-Type": {"application/json"}}, body: []byte(chatBody)}
 	gateway := target{name: "gateway", url: gw + "/v1/chat/completions", header: http.Header{"Content-Type": {"application/json"}, "X-Tenant-Id": {"tnt_demo"}}, body: []byte(chatBody)}
+	proxy := target{name: "bare proxy", url: proxyURL + "/chat/completions", header: direct.header, body: direct.body}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute}, Timeout: 30 * time.Second}
 
 	// Warm up both paths (connections, caches, JIT-free but allocator-warm).
-	for _, t := range []target{direct, gateway} {
+	for _, t := range []target{direct, gateway, proxy} {
 		if r := fixedRate(client, t, 500, 2*time.Second); r.errors > 0 {
 			return fmt.Errorf("warm-up of %s: %d errors (%v)", t.name, r.errors, r.firstErr)
 		}
@@ -168,22 +198,27 @@ models: [{name: bench-chat, type: chat, deployments: [{provider: up, model: upst
 	}
 	// Interleave one-second slices of both paths, so noise from elsewhere on the machine
 	// falls on both alike.
-	var d, g result
-	var added50, added99 []time.Duration
+	var d, g, b result
+	var added50, added99, bare50, bare99 []time.Duration
 	for range repeats {
-		var dr, gr result
+		var dr, gr, br result
 		slices := max(int(duration/time.Second), 1)
 		for range slices {
 			dr.add(fixedRate(client, direct, rate, duration/time.Duration(slices)))
 			gr.add(fixedRate(client, gateway, rate, duration/time.Duration(slices)))
+			br.add(fixedRate(client, proxy, rate, duration/time.Duration(slices)))
 		}
 		added50 = append(added50, gr.pct(50)-dr.pct(50))
 		added99 = append(added99, gr.pct(99)-dr.pct(99))
+		bare50 = append(bare50, br.pct(50)-dr.pct(50))
+		bare99 = append(bare99, br.pct(99)-dr.pct(99))
 		d.add(dr)
 		g.add(gr)
-		fmt.Fprintf(os.Stderr, "  run: added p50 %s, p99 %s\n", us(added50[len(added50)-1]), us(added99[len(added99)-1]))
+		b.add(br)
+		fmt.Fprintf(os.Stderr, "  run: added p50 %s, p99 %s (bare proxy: p50 %s, p99 %s)\n", us(added50[len(added50)-1]), us(added99[len(added99)-1]),
+			us(bare50[len(bare50)-1]), us(bare99[len(bare99)-1]))
 	}
-	d.name, g.name = direct.name, gateway.name
+	d.name, g.name, b.name = direct.name, gateway.name, proxy.name
 	if cpuProfile != "" {
 		pprof.StopCPUProfile()
 		if f, err := os.Create(cpuProfile + ".heap"); err == nil {
@@ -191,12 +226,13 @@ models: [{name: bench-chat, type: chat, deployments: [{provider: up, model: upst
 			f.Close()
 		}
 	}
-	if d.errors > 0 || g.errors > 0 {
-		return fmt.Errorf("fixed-rate run had errors: direct %d (%v), gateway %d (%v)", d.errors, d.firstErr, g.errors, g.firstErr)
+	if d.errors > 0 || g.errors > 0 || b.errors > 0 {
+		return fmt.Errorf("fixed-rate run had errors: direct %d (%v), gateway %d (%v), bare proxy %d (%v)", d.errors, d.firstErr, g.errors, g.firstErr, b.errors, b.firstErr)
 	}
 
 	if skipSearch {
-		fmt.Printf("direct p50 %s p99 %s; gateway p50 %s p99 %s; added p50 %s p99 %s\n", us(d.pct(50)), us(d.pct(99)), us(g.pct(50)), us(g.pct(99)), us(g.pct(50)-d.pct(50)), us(g.pct(99)-d.pct(99)))
+		fmt.Printf("direct p50 %s p99 %s; gateway p50 %s p99 %s; added p50 %s p99 %s; bare proxy added p50 %s p99 %s\n", us(d.pct(50)), us(d.pct(99)), us(g.pct(50)), us(g.pct(99)),
+			us(median(added50)), us(median(added99)), us(median(bare50)), us(median(bare99)))
 		return nil
 	}
 	fmt.Fprintln(os.Stderr, "searching the highest sustained rate")
@@ -235,11 +271,13 @@ models: [{name: bench-chat, type: chat, deployments: [{provider: up, model: upst
 	fmt.Printf("**Fixed rate, non-streaming** (%d requests/s, %d runs of %s per path, latency from the scheduled send time; the table merges the runs):\n\n", rate, repeats, duration)
 	fmt.Println("| path | requests | errors | achieved rate | p50 | p90 | p99 | max |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
-	for _, r := range []result{d, g} {
+	for _, r := range []result{d, g, b} {
 		fmt.Printf("| %s | %d | %d | %.0f/s | %s | %s | %s | %s |\n", r.name, r.n, r.errors, r.achieved, us(r.pct(50)), us(r.pct(90)), us(r.pct(99)), us(r.max()))
 	}
 	fmt.Printf("\nThe gateway adds **%s at p50** (target ≤ 200 µs) and **%s at p99** (target ≤ 2 ms), the medians of the runs (p50: %s; p99: %s).\n\n",
 		us(p50a), us(p99a), list(added50), list(added99))
+	fmt.Printf("For reference, a bare reverse proxy (Go's `httputil.ReverseProxy`, no policy, quota, usage or audit) in the gateway's place adds %s at p50 and %s at p99 (medians of the runs; p50: %s; p99: %s): the cost of the extra hop on this machine.\n\n",
+		us(median(bare50)), us(median(bare99)), list(bare50), list(bare99))
 	fmt.Printf("**Highest sustained rate** (every request succeeds, the achieved rate within 5%% of the target, p99 under 100 ms; %s per step, a failed step tried once more): direct **%d/s**, gateway **%d/s**: a ratio of **%.2f**.\n\n", step, dMax, gMax, float64(gMax)/float64(max(dMax, 1)))
 	fmt.Printf("**Policy decision** (embedded bundle, %d decisions one at a time, the estimated tokens changing with every call): as the gateway decides (with its decision cache, keyed by the input fields the bundle reads), p50 %s, p99 **%s** (target ≤ 100 µs), max %s; evaluated by OPA every time (cache off), p50 %s, p99 %s, max %s.\n\n",
 		polCached.n, us(polCached.pct(50)), us(polCached.pct(99)), us(polCached.max()), us(pol.pct(50)), us(pol.pct(99)), us(pol.max()))
@@ -278,6 +316,47 @@ func inProcessGateway(dir, dbURL string) (string, func(), error) {
 	done := make(chan error, 1)
 	go func() { done <- node.Serve(ctx) }()
 	return node.URL(platform.ModelPolicy), func() { cancel(); <-done }, nil
+}
+
+// startProxy serves a bare reverse proxy to upstream in this process.
+func startProxy(upstream string) (string, func(), error) {
+	h, err := bareProxy(upstream)
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+// serveProxy is the bare proxy's child process: it prints "LISTEN <url>" and stops when
+// its standard input closes.
+func serveProxy(upstream string) error {
+	u, stop, err := startProxy(upstream)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("LISTEN %s\n", u)
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	stop()
+	return nil
+}
+
+// bareProxy is the reference the gateway's hop is compared with: Go's reverse proxy,
+// with a transport sized as the gateway's provider transport is, and nothing else.
+func bareProxy(upstream string) (http.Handler, error) {
+	target, err := url.Parse(upstream)
+	if err != nil {
+		return nil, err
+	}
+	return &httputil.ReverseProxy{
+		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(target) },
+		Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second},
+	}, nil
 }
 
 // serveGateway is the child process: it serves the node, prints "LISTEN <url>" and
