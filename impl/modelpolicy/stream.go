@@ -21,6 +21,9 @@ func writeJSON(w http.ResponseWriter, body []byte) {
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
+	// Sent now: what the call does after its answer (usage, audit, metrics, the access
+	// log) is then off the client's critical path.
+	_ = http.NewResponseController(w).Flush()
 }
 
 // relayStream serves a streamed chat completion: attempts (with retries and failover)
