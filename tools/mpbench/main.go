@@ -479,6 +479,9 @@ func us(d time.Duration) string {
 	if d >= 10*time.Millisecond || d <= -10*time.Millisecond {
 		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 	}
+	if d < 10*time.Microsecond && d > -10*time.Microsecond {
+		return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
+	}
 	return fmt.Sprintf("%d µs", d.Microseconds())
 }
 
